@@ -1,0 +1,41 @@
+"""compgraph: backpropagation over computational graphs, small, fast and visible.
+
+>>> import compgraph as cg
+>>> x = cg.Variable(2.0, name="x")
+>>> y = x ** 2 + 3 * x
+>>> y.backward()
+>>> x.grad
+Variable(7.0)
+"""
+
+from compgraph import functions
+from compgraph.core import (
+    Function,
+    Op,
+    Variable,
+    as_array,
+    dispatch,
+    enable_grad,
+    grad,
+    is_grad_enabled,
+    no_grad,
+)
+from compgraph.gradcheck import GradcheckError, gradcheck, numerical_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Function",
+    "GradcheckError",
+    "Op",
+    "Variable",
+    "as_array",
+    "dispatch",
+    "enable_grad",
+    "functions",
+    "grad",
+    "gradcheck",
+    "is_grad_enabled",
+    "no_grad",
+    "numerical_grad",
+]

@@ -1,0 +1,667 @@
+"""The graph engine: Variable, Function, grad mode, and reverse-mode backpropagation.
+
+A computation records its graph while it runs (define-by-run). Each Function call on
+Variables that need gradients creates one node that holds its inputs strongly and its outputs
+weakly, so a graph lives exactly as long as its last output and holds no reference cycles.
+``Variable.backward`` and ``grad`` walk the graph in reverse, visiting every function once,
+after all of its consumers: in decreasing generation order, from a heap, never recursively.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeAlias
+
+import numpy as np
+
+Array: TypeAlias = np.ndarray
+#: What an op accepts as an operand: Variables, arrays (constants) and Python scalars (constants).
+Operand: TypeAlias = "Variable | np.ndarray | int | float"
+
+
+class _GradMode(threading.local):
+    enabled = True
+
+
+_mode = _GradMode()
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Record nothing inside the block: ops run on their data and return plain Variables.
+
+    >>> with no_grad():
+    ...     y = Variable(2.0) * 3
+    >>> y.creator is None
+    True
+    """
+    previous = _mode.enabled
+    _mode.enabled = False
+    try:
+        yield
+    finally:
+        _mode.enabled = previous
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Record the graph inside the block, even within ``no_grad``."""
+    previous = _mode.enabled
+    _mode.enabled = True
+    try:
+        yield
+    finally:
+        _mode.enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops called now (in this thread) record the graph."""
+    return _mode.enabled
+
+
+def _as_data(data: Any) -> np.ndarray:
+    """The array a Variable stores for ``data``; a TypeError for anything that is not a number."""
+    if isinstance(data, np.ndarray):
+        return data
+    if isinstance(data, (int, float)) and not isinstance(data, bool):
+        if isinstance(data, np.generic):  # np.float64 is a float subclass: keep its dtype
+            return np.asarray(data)
+        return np.array(data, dtype=np.float64)
+    if isinstance(data, np.number) and not isinstance(data, np.complexfloating):
+        return np.asarray(data)
+    hint = ""
+    if isinstance(data, (list, tuple)):
+        hint = "; wrap it with np.array(...) first"
+    raise TypeError(
+        f"Variable data must be a numpy.ndarray or a Python int/float, got {type(data).__name__}{hint}"
+    )
+
+
+class Variable:
+    """A value in the computational graph and, after a backward pass, its gradient.
+
+    ``data`` is an ndarray (kept as given) or a Python int/float (stored as a 0-d float64
+    array). A float Variable needs a gradient unless ``requires_grad=False``; integer data
+    (labels, indices) never does.
+
+    >>> x = Variable(3.0, name="x")
+    >>> y = x * x + 1
+    >>> y.backward()
+    >>> x.grad
+    Variable(6.0)
+    """
+
+    __slots__ = ("data", "grad", "creator", "name", "generation", "requires_grad", "__weakref__")
+    # Makes NumPy return NotImplemented from `ndarray + Variable`, so our reflected operator runs.
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any, name: str | None = None, *, requires_grad: bool | None = None):
+        if type(data) is not np.ndarray:
+            data = _as_data(data)
+        is_float = data.dtype.kind == "f"
+        if requires_grad is None:
+            requires_grad = is_float
+        elif requires_grad and not is_float:
+            raise TypeError(
+                f"Variable{f' {name!r}' if name else ''} has {data.dtype} data and cannot require a "
+                "gradient: derivatives exist only for floating-point values. Convert it with "
+                "data.astype(np.float64), or leave requires_grad unset for labels and indices."
+            )
+        self.data: np.ndarray = data
+        self.name = name
+        self.grad: Variable | None = None
+        self.creator: Function | None = None
+        self.generation = 0
+        self.requires_grad = bool(requires_grad)
+
+    # --- array-like attributes -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def T(self) -> Variable:
+        """The transpose (all axes reversed)."""
+        return _F.transpose(self)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return np.array(self.data, dtype=dtype, copy=copy)
+
+    def __repr__(self) -> str:
+        if self.data.ndim == 0:
+            body = repr(self.data.item())
+        else:
+            body = np.array2string(self.data, separator=", ", prefix="Variable(")
+        extra = ""
+        if self.data.dtype != np.float64:
+            extra += f", dtype={self.data.dtype}"
+        if self.name is not None:
+            extra += f", name={self.name!r}"
+        return f"Variable({body}{extra})"
+
+    def item(self) -> Any:
+        """The value of a one-element Variable as a Python scalar."""
+        return self.data.item()
+
+    # --- gradients ---------------------------------------------------------------------------
+    def backward(self, retain_grad: bool = False, create_graph: bool = False) -> None:
+        """Backpropagate from this Variable, seeding ones of its shape.
+
+        Gradients ACCUMULATE into the ``.grad`` of every leaf the graph reaches (call
+        ``cleargrad()`` to reset). Intermediate gradients are freed unless ``retain_grad``.
+        With ``create_graph`` the backward pass is itself recorded, so the gradients can be
+        differentiated again.
+        """
+        _backprop_into_grad((self,), (None,), retain_grad, create_graph)
+
+    def cleargrad(self) -> None:
+        """Forget the accumulated gradient."""
+        self.grad = None
+
+    def detach(self) -> Variable:
+        """A new leaf sharing this Variable's data, cut from the graph."""
+        return Variable(self.data, self.name, requires_grad=False)
+
+    # --- ops as methods ----------------------------------------------------------------------
+    def reshape(self, *shape: int | Sequence[int]) -> Variable:
+        """``reshape(2, 3)`` or ``reshape((2, 3))``."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _F.reshape(self, shape)
+
+    def transpose(self, *axes: int | Sequence[int] | None) -> Variable:
+        """``transpose()``, ``transpose(1, 0)`` or ``transpose((1, 0))``."""
+        if not axes or (len(axes) == 1 and axes[0] is None):
+            return _F.transpose(self)
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _F.transpose(self, axes)
+
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Variable:
+        return _F.sum(self, axis, keepdims)
+
+    def astype(self, dtype: Any) -> Variable:
+        return _F.astype(self, dtype)
+
+    def __add__(self, other: Operand) -> Variable:
+        return _F.add(self, other)
+
+    def __radd__(self, other: Operand) -> Variable:
+        return _F.add(other, self)
+
+    def __sub__(self, other: Operand) -> Variable:
+        return _F.sub(self, other)
+
+    def __rsub__(self, other: Operand) -> Variable:
+        return _F.sub(other, self)
+
+    def __mul__(self, other: Operand) -> Variable:
+        return _F.mul(self, other)
+
+    def __rmul__(self, other: Operand) -> Variable:
+        return _F.mul(other, self)
+
+    def __truediv__(self, other: Operand) -> Variable:
+        return _F.div(self, other)
+
+    def __rtruediv__(self, other: Operand) -> Variable:
+        return _F.div(other, self)
+
+    def __neg__(self) -> Variable:
+        return _F.neg(self)
+
+    def __pow__(self, exponent: int | float) -> Variable:
+        return _F.pow(self, exponent)
+
+    def __rpow__(self, base: Any) -> Variable:
+        raise TypeError(
+            "c ** x with a Variable exponent is not supported: ** takes a scalar exponent. "
+            "Write exp(x * log(c)) instead."
+        )
+
+    def __matmul__(self, other: Operand) -> Variable:
+        return _F.matmul(self, other)
+
+    def __rmatmul__(self, other: Operand) -> Variable:
+        return _F.matmul(other, self)
+
+    def __getitem__(self, index: Any) -> Variable:
+        return _F.get_item(self, index)
+
+
+_new = object.__new__
+
+
+def _variable(data: np.ndarray, requires_grad: bool = False) -> Variable:
+    """A Variable around ``data`` without the constructor's checks (the engine's hot path)."""
+    v = _new(Variable)
+    v.data = data
+    v.name = None
+    v.grad = None
+    v.creator = None
+    v.generation = 0
+    v.requires_grad = requires_grad
+    return v
+
+
+def _as_variables(fn: Function, inputs: tuple) -> tuple[Variable, ...]:
+    """``inputs`` with every non-Variable operand wrapped as a constant Variable."""
+    # A Python scalar takes the dtype of the arrays it meets, as NumPy's weak scalars do:
+    # `x32 * 2.0` stays float32, `labels + 1` stays integer.
+    like = None
+    for x in inputs:
+        if isinstance(x, (Variable, np.ndarray)):
+            like = x.dtype
+            break
+    out = []
+    for i, x in enumerate(inputs):
+        if isinstance(x, Variable):
+            out.append(x)
+        elif isinstance(x, np.ndarray):
+            out.append(_variable(x))
+        elif type(x) is float:
+            float_like = like is not None and like.kind == "f"
+            out.append(_variable(np.asarray(x, dtype=like if float_like else np.float64)))
+        elif type(x) is int:
+            out.append(_variable(np.asarray(x, dtype=like if like is not None else np.float64)))
+        elif isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_, complex)):
+            out.append(_variable(np.asarray(x)))
+        else:
+            raise TypeError(
+                f"{type(fn).__name__}: operand {i} is a {type(x).__name__}; expected a Variable, "
+                "a numpy.ndarray or a Python int/float"
+            )
+    return tuple(out)
+
+
+def _shapes(xs: Sequence[Variable]) -> str:
+    return ", ".join(f"{x.shape} {x.dtype}" for x in xs)
+
+
+class Function:
+    """An operation in the graph. Subclass it to add your own.
+
+    Override ``forward(self, *xs)``, which receives ndarrays and returns an ndarray (or a tuple
+    of them), and ``backward(self, *gys)``, which receives one gradient Variable per output
+    and returns one gradient per input (a Variable, an ndarray, or None for "no gradient").
+    ``self.inputs`` holds the input Variables. Call an instance on Variables, arrays or
+    scalars; it returns a Variable, or a tuple of Variables for several outputs.
+
+    >>> class Square(Function):
+    ...     def forward(self, x):
+    ...         return x ** 2
+    ...     def backward(self, gy):
+    ...         x, = self.inputs
+    ...         return 2 * x * gy
+    >>> x = Variable(3.0)
+    >>> Square()(x).backward()
+    >>> x.grad
+    Variable(6.0)
+    """
+
+    __slots__ = ("inputs", "outputs", "generation", "_output_specs", "__weakref__")
+
+    inputs: tuple[Variable, ...]
+    outputs: tuple[weakref.ref, ...]
+
+    def __call__(self, *inputs: Operand) -> Any:
+        # The hot path of every op: one- and two-input calls avoid building argument lists.
+        n = len(inputs)
+        try:
+            if n == 2:
+                x0, x1 = inputs
+                if not (isinstance(x0, Variable) and isinstance(x1, Variable)):
+                    inputs = x0, x1 = _as_variables(self, inputs)
+                ys = self.forward(x0.data, x1.data)
+            elif n == 1:
+                x0 = inputs[0]
+                if not isinstance(x0, Variable):
+                    inputs = (x0,) = _as_variables(self, inputs)
+                ys = self.forward(x0.data)
+            else:
+                inputs = _as_variables(self, inputs)
+                ys = self.forward(*[x.data for x in inputs])
+        except ValueError as exc:
+            raise ValueError(self.describe_error(_as_variables(self, inputs), exc)) from exc
+        self.inputs = inputs
+        gen = -1
+        if _mode.enabled:
+            for x in inputs:
+                if x.requires_grad and x.generation > gen:
+                    gen = x.generation
+        if type(ys) is not tuple:
+            if type(ys) is not np.ndarray:
+                ys = np.asarray(ys) if isinstance(ys, np.generic) else self._as_array(ys)
+            out = _variable(ys)
+            if gen >= 0:
+                out.creator = self
+                out.generation = gen + 1
+                out.requires_grad = True
+                self.generation = gen
+                self.outputs = (weakref.ref(out),)
+            return out
+        outs = tuple(_variable(y if type(y) is np.ndarray else self._as_array(y)) for y in ys)
+        if gen >= 0:
+            for out in outs:
+                out.creator = self
+                out.generation = gen + 1
+                out.requires_grad = True
+            self.generation = gen
+            self.outputs = tuple(weakref.ref(out) for out in outs)
+            self._output_specs = tuple((out.shape, out.dtype) for out in outs)
+        return outs
+
+    def _as_array(self, y: Any) -> np.ndarray:
+        if isinstance(y, (np.generic, int, float)):
+            return np.asarray(y)
+        raise TypeError(
+            f"{type(self).__name__}.forward returned a {type(y).__name__}; it must return an "
+            "ndarray (or a tuple of ndarrays)"
+        )
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, *xs)")
+
+    def backward(self, *gys: Variable) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define backward(self, *gys)")
+
+    def describe_error(self, xs: Sequence[Variable], exc: Exception) -> str:
+        """The message for a ValueError raised by ``forward``: the op, its inputs, the cause."""
+        return f"{type(self).__name__}: {exc} (inputs: {_shapes(xs)})"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class Op(Function):
+    """A single-output Function whose gradient rule is written once for arrays and Variables.
+
+    Override ``vjp(self, gy, y, *xs)``: given the upstream gradient ``gy``, the output ``y``
+    and the inputs ``xs``, return the gradient for each input. During a plain backward pass
+    they are raw ndarrays (no graph, no Variable overhead); when the backward pass is recorded
+    (``create_graph=True``) they are Variables, so the same rule builds a differentiable graph.
+    Write rules with operators, ``.reshape``/``.transpose``/``.sum`` and the helpers made by
+    ``dispatch``. All built-in ops are Ops.
+    """
+
+    __slots__ = ()
+
+    def vjp(self, gy: Any, y: Any, *xs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define vjp(self, gy, y, *xs)")
+
+    def backward(self, gy: Variable) -> Any:
+        return self.vjp(gy, self.outputs[0](), *self.inputs)
+
+    def needs_grad(self, i: int) -> bool:
+        """Whether input ``i`` wants a gradient (constants don't: skip computing theirs)."""
+        return self.inputs[i].requires_grad
+
+
+def as_array(x: Any) -> Any:
+    """The data of a Variable; anything else as it is (for masks in ``Op.vjp`` rules)."""
+    return x.data if isinstance(x, Variable) else x
+
+
+def dispatch(array_fn: Callable[..., Any], variable_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Make ``f(x, *args)`` that applies ``variable_fn`` to a Variable, ``array_fn`` otherwise.
+
+    This is how an ``Op.vjp`` rule calls a function that has no operator (exp, sum_to, ...)
+    and still works on arrays and on Variables.
+    """
+
+    def apply(x: Any, *args: Any) -> Any:
+        if isinstance(x, Variable):
+            return variable_fn(x, *args)
+        return array_fn(x, *args)
+
+    return apply
+
+
+# --- backpropagation ---------------------------------------------------------------------------
+def _ones(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    return np.array(1, dtype=dtype) if not shape else np.ones(shape, dtype=dtype)
+
+
+def _label(v: Variable) -> str:
+    return f"{v.name!r} " if v.name else ""
+
+
+def _check_differentiable(v: Variable, role: str) -> None:
+    if v.requires_grad:
+        return
+    if v.data.dtype.kind != "f":
+        raise TypeError(
+            f"{role} {_label(v)}has {v.dtype} data and cannot have a gradient: derivatives exist "
+            "only for floating-point values. Convert it with .astype(np.float64) first."
+        )
+    if v.creator is None:
+        raise ValueError(
+            f"{role} {_label(v)}does not require a gradient: it is a constant "
+            "(requires_grad=False) or was computed under no_grad() or from constants only, so "
+            "no graph was recorded for it."
+        )
+
+
+def _seed(y: Variable, gy: Any, raw: bool) -> Any:
+    if gy is None:
+        g = _ones(y.shape, y.dtype)
+    else:
+        g = gy.data if isinstance(gy, Variable) and raw else gy
+        if not isinstance(g, Variable):
+            g = np.asarray(g, dtype=y.dtype)
+        if g.shape != y.shape:
+            raise ValueError(
+                f"grad_output of shape {g.shape} given for an output of shape {y.shape}; they must match"
+            )
+    if not raw and not isinstance(g, Variable):
+        g = _variable(g)
+    return g
+
+
+def _backprop(
+    outputs: Sequence[Variable],
+    grad_outputs: Sequence[Any],
+    targets: set[Variable] | None,
+    retain_grad: bool,
+    create_graph: bool,
+) -> dict[Variable, Any]:
+    """Run reverse mode from ``outputs``; return the gradient of every Variable still held.
+
+    Gradients are raw arrays, or Variables when ``create_graph``. Intermediate gradients are
+    dropped once their creator has used them, unless ``retain_grad`` or they are ``targets``.
+    """
+    raw = not create_graph
+    grads: dict[Variable, Any] = {}
+    heap: list[tuple[int, int, Function]] = []
+    seen: set[Function] = set()
+    count = 0
+    for y, gy in zip(outputs, grad_outputs):
+        if not isinstance(y, Variable):
+            raise TypeError(f"can only backpropagate from a Variable, got {type(y).__name__}")
+        if targets is not None and not y.requires_grad:
+            continue  # grad(): a constant output reaches no input
+        if y.data.dtype.kind != "f":
+            raise TypeError(
+                f"cannot backpropagate from {_label(y)}with {y.dtype} data: derivatives exist only "
+                "for floating-point values"
+            )
+        _check_differentiable(y, "the output")
+        g = _seed(y, gy, raw)
+        previous = grads.get(y)
+        grads[y] = g if previous is None else previous + g
+        f = y.creator
+        if f is not None and f not in seen:
+            seen.add(f)
+            heapq.heappush(heap, (-f.generation, count, f))
+            count += 1
+
+    free = not retain_grad
+    heappop, heappush = heapq.heappop, heapq.heappush
+    previous_mode = _mode.enabled
+    _mode.enabled = create_graph
+    try:
+        while heap:
+            f = heappop(heap)[2]
+            refs = f.outputs
+            if len(refs) == 1:
+                y = refs[0]()
+                if free and (targets is None or y not in targets):
+                    gy = grads.pop(y)
+                else:
+                    gy = grads[y]
+                xs = f.inputs
+                if not raw:
+                    gxs = f.backward(gy)
+                elif isinstance(f, Op):
+                    if len(xs) == 2:
+                        gxs = f.vjp(gy, y.data, xs[0].data, xs[1].data)
+                    elif len(xs) == 1:
+                        gxs = f.vjp(gy, y.data, xs[0].data)
+                    else:
+                        gxs = f.vjp(gy, y.data, *[x.data for x in xs])
+                else:
+                    gxs = _user_backward_raw(f, (gy,))
+            else:
+                gys = _gather_outputs(f, grads, free, targets, raw)
+                xs = f.inputs
+                gxs = _user_backward_raw(f, gys) if raw else f.backward(*gys)
+            if type(gxs) is not tuple:
+                gxs = tuple(gxs) if isinstance(gxs, list) else (gxs,)
+            if len(gxs) != len(xs):
+                raise ValueError(
+                    f"{type(f).__name__}.backward returned {len(gxs)} gradient(s) for {len(xs)} "
+                    "input(s); it must return one gradient per input (None where there is none)"
+                )
+            for x, gx in zip(xs, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                if not raw and not isinstance(gx, Variable):
+                    gx = _variable(np.asarray(gx))
+                xd = x.data
+                if gx.shape != xd.shape:
+                    raise ValueError(
+                        f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} for "
+                        f"input {xs.index(x)} of shape {xd.shape}; each gradient must have its "
+                        "input's shape (sum over broadcast axes with sum_to)"
+                    )
+                if gx.dtype is not xd.dtype and gx.dtype != xd.dtype:
+                    gx = gx.astype(xd.dtype)
+                g = grads.get(x)
+                if g is None:
+                    grads[x] = gx
+                    c = x.creator
+                    if c is not None and c not in seen:
+                        seen.add(c)
+                        heappush(heap, (-c.generation, count, c))
+                        count += 1
+                else:
+                    grads[x] = g + gx
+    finally:
+        _mode.enabled = previous_mode
+    return grads
+
+
+def _gather_outputs(f: Function, grads: dict, free: bool, targets: set | None, raw: bool) -> tuple[Any, ...]:
+    """The upstream gradients of a multi-output function; zeros for outputs that got none."""
+    gys = []
+    for ref, (shape, dtype) in zip(f.outputs, f._output_specs):
+        y = ref()
+        g = None
+        if y is not None:
+            g = grads.pop(y, None) if free and (targets is None or y not in targets) else grads.get(y)
+        if g is None:
+            g = np.zeros(shape, dtype) if raw else _variable(np.zeros(shape, dtype))
+        gys.append(g)
+    return tuple(gys)
+
+
+def _user_backward_raw(f: Function, gys: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Call a user-defined backward (which works on Variables) during a plain backward pass."""
+    result = f.backward(*[_variable(np.asarray(g)) for g in gys])
+    if type(result) is not tuple:
+        result = tuple(result) if isinstance(result, list) else (result,)
+    return tuple(
+        g.data if isinstance(g, Variable) else (None if g is None else np.asarray(g)) for g in result
+    )
+
+
+def _as_grad(g: Any) -> Variable:
+    if isinstance(g, Variable):
+        return g
+    g = np.asarray(g)
+    if not g.flags.writeable:  # a broadcast view: give users a gradient they can update in place
+        g = g.copy()
+    return _variable(g)
+
+
+def _backprop_into_grad(
+    outputs: Sequence[Variable], grad_outputs: Sequence[Any], retain_grad: bool, create_graph: bool
+) -> None:
+    grads = _backprop(outputs, grad_outputs, None, retain_grad, create_graph)
+    with enable_grad() if create_graph else no_grad():
+        for x, g in grads.items():
+            if x.creator is None or retain_grad:
+                g = _as_grad(g)
+                x.grad = g if x.grad is None else x.grad + g
+
+
+def grad(
+    outputs: Variable | Sequence[Variable],
+    inputs: Variable | Sequence[Variable],
+    grad_outputs: Any = None,
+    create_graph: bool = False,
+) -> tuple[Variable | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``.
+
+    Returns one gradient per input (None for an input the outputs don't reach). ``grad_outputs``
+    weights each output (default: ones). With ``create_graph`` the result can be differentiated
+    again.
+
+    >>> x = Variable(2.0)
+    >>> (gx,) = grad(x ** 3, [x], create_graph=True)
+    >>> gx, grad(gx, [x])[0]
+    (Variable(12.0), Variable(12.0))
+    """
+    outs = (outputs,) if isinstance(outputs, Variable) else tuple(outputs)
+    ins = (inputs,) if isinstance(inputs, Variable) else tuple(inputs)
+    if grad_outputs is None:
+        gouts: tuple[Any, ...] = (None,) * len(outs)
+    elif isinstance(grad_outputs, (list, tuple)):
+        gouts = tuple(grad_outputs)
+    else:
+        gouts = (grad_outputs,)
+    if len(gouts) != len(outs):
+        raise ValueError(f"grad: {len(gouts)} grad_outputs given for {len(outs)} outputs")
+    for i, x in enumerate(ins):
+        if not isinstance(x, Variable):
+            raise TypeError(f"grad: input {i} is a {type(x).__name__}, expected a Variable")
+        _check_differentiable(x, f"grad: input {i}")
+    grads = _backprop(outs, gouts, set(ins), False, create_graph)
+    return tuple(None if (g := grads.get(x)) is None else _as_grad(g) for x in ins)
+
+
+# Variable's operators and methods are ops from `functions`, which builds on this module; it is
+# imported last, once Variable and Function exist.
+from compgraph import functions as _F  # noqa: E402

@@ -1,0 +1,97 @@
+"""Activation functions: sigmoid, relu, softmax, log_softmax."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compgraph.core import Op, Operand, Variable, as_array, dispatch
+from compgraph.functions.math import exp
+
+
+class Sigmoid(Op):
+    __slots__ = ()
+
+    def forward(self, x):
+        # 1/(1 + e⁻ˣ) written with tanh, which never overflows
+        return np.tanh(x * 0.5) * 0.5 + 0.5
+
+    def vjp(self, gy, y, x):
+        # dσ/dx = σ(1 − σ) = y(1 − y)
+        return gy * (y * (1 - y))
+
+
+def sigmoid(x: Operand) -> Variable:
+    """The logistic function 1/(1 + e⁻ˣ), elementwise."""
+    return Sigmoid()(x)
+
+
+class ReLU(Op):
+    __slots__ = ()
+
+    def forward(self, x):
+        return np.maximum(x, 0)
+
+    def vjp(self, gy, y, x):
+        # slope 1 where x > 0, else 0
+        return gy * (as_array(x) > 0)
+
+
+def relu(x: Operand) -> Variable:
+    """max(x, 0), elementwise."""
+    return ReLU()(x)
+
+
+def softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
+    # subtracting the maximum keeps exp from overflowing; the result is unchanged
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class Softmax(Op):
+    __slots__ = ("axis",)
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def forward(self, x):
+        return softmax_array(x, self.axis)
+
+    def vjp(self, gy, y, x):
+        # ∂yᵢ/∂xⱼ = yᵢ(δᵢⱼ − yⱼ):  gx = y·gy − y·Σ(y·gy)
+        ygy = y * gy
+        return ygy - y * ygy.sum(axis=self.axis, keepdims=True)
+
+
+def softmax(x: Operand, axis: int = 1) -> Variable:
+    """exp(x) normalised to sum to 1 along ``axis``, computed stably."""
+    return Softmax(axis)(x)
+
+
+_softmax = dispatch(softmax_array, softmax)
+
+
+class LogSoftmax(Op):
+    __slots__ = ("axis",)
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def forward(self, x):
+        return log_softmax_array(x, self.axis)
+
+    def vjp(self, gy, y, x):
+        # y = x − log Σ eˣ:  gx = gy − softmax(x)·Σ gy, and softmax(x) = e^y
+        return gy - _exp(y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def log_softmax(x: Operand, axis: int = 1) -> Variable:
+    """log(softmax(x)) along ``axis``, computed stably (no log of 0)."""
+    return LogSoftmax(axis)(x)
+
+
+_exp = dispatch(np.exp, exp)

@@ -1,0 +1,68 @@
+"""Loss functions: softmax cross-entropy and mean squared error."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compgraph.core import Op, Operand, Variable, as_array
+from compgraph.functions.activation import _softmax, log_softmax_array
+from compgraph.functions.shape import _sum_to
+
+
+def _check_labels(x: np.ndarray, t: np.ndarray) -> None:
+    if x.ndim != 2:
+        raise ValueError(f"SoftmaxCrossEntropy: x must be (N, C) scores, got shape {x.shape}")
+    if t.dtype.kind not in "iu" or t.shape != x.shape[:1]:
+        hint = " (for one-hot labels pass t.argmax(axis=1))" if t.shape == x.shape else ""
+        raise ValueError(
+            f"SoftmaxCrossEntropy: t must hold integer class labels of shape ({x.shape[0]},) for x "
+            f"of shape {x.shape}, got {t.dtype} of shape {t.shape}{hint}"
+        )
+    if t.size and (t.min() < 0 or t.max() >= x.shape[1]):
+        raise ValueError(
+            f"SoftmaxCrossEntropy: labels must lie in [0, {x.shape[1]}), "
+            f"got values from {t.min()} to {t.max()}"
+        )
+
+
+class SoftmaxCrossEntropy(Op):
+    __slots__ = ()
+
+    def forward(self, x, t):
+        _check_labels(x, t)
+        log_p = log_softmax_array(x, axis=1)
+        return -log_p[np.arange(len(t)), t].mean()
+
+    def vjp(self, gy, y, x, t):
+        # L = −mean(log softmax(x)[t]):  ∂L/∂x = (softmax(x) − onehot(t)) / N
+        labels = as_array(t)
+        n = len(labels)
+        onehot = np.zeros(x.shape, dtype=x.dtype)
+        onehot[np.arange(n), labels] = 1
+        return (_softmax(x, 1) - onehot) * (gy / n), None
+
+
+def softmax_cross_entropy(x: Operand, t: Operand) -> Variable:
+    """Mean cross-entropy of softmax(x) (N, C) against integer labels t (N,), computed stably."""
+    return SoftmaxCrossEntropy()(x, t)
+
+
+class MeanSquaredError(Op):
+    __slots__ = ()
+
+    def forward(self, x0, x1):
+        diff = x0 - x1
+        return (diff * diff).sum() / diff.size
+
+    def vjp(self, gy, y, x0, x1):
+        # L = mean((x0 − x1)²):  ∂L/∂x0 = 2(x0 − x1)/n = −∂L/∂x1
+        diff = x0 - x1
+        g = diff * (gy * (2 / diff.size))
+        gx0 = _sum_to(g, x0.shape) if self.needs_grad(0) else None
+        gx1 = -_sum_to(g, x1.shape) if self.needs_grad(1) else None
+        return gx0, gx1
+
+
+def mean_squared_error(x0: Operand, x1: Operand) -> Variable:
+    """The mean over all elements of (x0 − x1)²."""
+    return MeanSquaredError()(x0, x1)

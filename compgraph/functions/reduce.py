@@ -1,0 +1,87 @@
+"""Reductions: sum, mean, max, min over all axes or some."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compgraph.core import Op, Operand, Variable, as_array
+from compgraph.functions.shape import _broadcast_to
+
+Axis = int | tuple[int, ...] | None
+
+
+def keepdims_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
+    """``shape`` with the reduced axes kept as length 1."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _norm_axis(axis: Axis) -> Axis:
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+class Sum(Op):
+    __slots__ = ("axis", "keepdims")
+
+    def __init__(self, axis: Axis, keepdims: bool):
+        self.axis = axis
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def vjp(self, gy, y, x):
+        # ∂(Σ x)/∂xᵢ = 1: spread gy back over the summed axes
+        if not self.keepdims:
+            gy = gy.reshape(keepdims_shape(x.shape, self.axis))
+        return _broadcast_to(gy, x.shape)
+
+
+def sum(x: Operand, axis: Axis = None, keepdims: bool = False) -> Variable:
+    """The sum over ``axis`` (an int, a tuple, or None for all)."""
+    return Sum(_norm_axis(axis), keepdims)(x)
+
+
+def mean(x: Operand, axis: Axis = None, keepdims: bool = False) -> Variable:
+    """The mean over ``axis`` (an int, a tuple, or None for all)."""
+    y = sum(x, axis, keepdims)
+    count = np.size(as_array(x)) // y.size if y.size else 1
+    return y / count
+
+
+class Max(Op):
+    __slots__ = ("axis", "keepdims")
+
+    def __init__(self, axis: Axis, keepdims: bool):
+        self.axis = axis
+        self.keepdims = keepdims
+
+    def forward(self, x):
+        return x.max(axis=self.axis, keepdims=self.keepdims)
+
+    def vjp(self, gy, y, x):
+        # only the extreme elements move the result; ties share the gradient equally
+        shape = keepdims_shape(x.shape, self.axis)
+        xd = as_array(x)
+        hit = xd == as_array(y).reshape(shape)
+        share = (hit / hit.sum(axis=self.axis, keepdims=True)).astype(xd.dtype)
+        return _broadcast_to(gy.reshape(shape), x.shape) * share
+
+
+class Min(Max):
+    __slots__ = ()
+
+    def forward(self, x):
+        return x.min(axis=self.axis, keepdims=self.keepdims)
+
+
+def max(x: Operand, axis: Axis = None, keepdims: bool = False) -> Variable:
+    """The maximum over ``axis``; the gradient goes to the maximal elements (split on ties)."""
+    return Max(_norm_axis(axis), keepdims)(x)
+
+
+def min(x: Operand, axis: Axis = None, keepdims: bool = False) -> Variable:
+    """The minimum over ``axis``; the gradient goes to the minimal elements (split on ties)."""
+    return Min(_norm_axis(axis), keepdims)(x)

@@ -1,0 +1,57 @@
+"""sigmoid relu softmax log_softmax: values, stability, gradients, second order."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import compgraph as cg
+import compgraph.functions as F
+from compgraph import Variable
+from tests.strategies import arrays, shapes
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=shapes())
+def test_sigmoid(shape):
+    x = np.random.default_rng(0).uniform(-4, 4, shape)
+    np.testing.assert_allclose(F.sigmoid(x).data, 1 / (1 + np.exp(-x)))
+    assert cg.gradcheck(F.sigmoid, x)
+
+
+def test_sigmoid_does_not_overflow():
+    y = F.sigmoid(np.array([-1000.0, 1000.0]))
+    np.testing.assert_array_equal(y.data, [0.0, 1.0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(x=arrays((3, 4), avoid=0.0))
+def test_relu(x):
+    np.testing.assert_array_equal(F.relu(x).data, np.maximum(x, 0))
+    assert cg.gradcheck(F.relu, x)
+
+
+def test_relu_does_not_write_into_the_incoming_gradient():
+    x = Variable(np.array([-1.0, 2.0]))
+    y = F.relu(x)
+    gy = np.array([5.0, 7.0])
+    (g,) = cg.grad(y, [x], grad_outputs=gy)
+    np.testing.assert_array_equal(g.data, [0.0, 7.0])
+    np.testing.assert_array_equal(gy, [5.0, 7.0])
+
+
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_softmax_family_gradients_and_second_order(fn, axis):
+    x = np.random.default_rng(2).normal(size=(3, 4))
+    assert cg.gradcheck(lambda v: fn(v, axis=axis), x)
+    assert cg.gradcheck(lambda v: cg.grad(F.sum(fn(v, axis) ** 2), [v], create_graph=True)[0], x)
+
+
+def test_softmax_values_sum_to_one_and_survive_large_logits():
+    x = np.array([[1000.0, 1001.0, 1002.0], [-5.0, 0.0, 5.0]])
+    y = F.softmax(x).data
+    np.testing.assert_allclose(y.sum(axis=1), [1.0, 1.0])
+    np.testing.assert_allclose(y[0], np.exp([-2.0, -1.0, 0.0]) / np.exp([-2.0, -1.0, 0.0]).sum())
+    log_y = F.log_softmax(x).data
+    assert np.isfinite(log_y).all()
+    np.testing.assert_allclose(np.exp(log_y), y)

@@ -1,0 +1,64 @@
+"""softmax_cross_entropy and mean_squared_error: values, stability, gradients, errors."""
+
+import numpy as np
+import pytest
+
+import compgraph as cg
+import compgraph.functions as F
+from compgraph import Variable
+
+
+def test_softmax_cross_entropy_value_by_hand():
+    x = np.array([[0.0, 0.0], [np.log(3.0), 0.0]])
+    t = np.array([0, 0])
+    # −(log ½ + log ¾)/2
+    assert F.softmax_cross_entropy(x, t).item() == pytest.approx(-(np.log(0.5) + np.log(0.75)) / 2)
+
+
+def test_softmax_cross_entropy_gradient_and_second_order():
+    rng = np.random.default_rng(0)
+    x, t = rng.normal(size=(4, 3)), np.array([0, 2, 1, 2])
+    assert cg.gradcheck(lambda v: F.softmax_cross_entropy(v, t), x)
+    assert cg.gradcheck(lambda v: cg.grad(F.softmax_cross_entropy(v, t), [v], create_graph=True)[0] * v, x)
+
+
+def test_softmax_cross_entropy_gradient_by_hand():
+    x = Variable(np.zeros((2, 2)))
+    F.softmax_cross_entropy(x, np.array([0, 1])).backward()
+    np.testing.assert_allclose(x.grad.data, [[-0.25, 0.25], [0.25, -0.25]])
+
+
+def test_softmax_cross_entropy_is_stable_for_large_logits():
+    x = Variable(np.array([[1000.0, 0.0], [0.0, -1000.0]]))
+    loss = F.softmax_cross_entropy(x, np.array([1, 1]))
+    assert loss.item() == pytest.approx(1000.0)
+    loss.backward()
+    assert np.isfinite(x.grad.data).all()
+
+
+def test_softmax_cross_entropy_keeps_float32():
+    x = Variable(np.zeros((2, 3), dtype=np.float32))
+    loss = F.softmax_cross_entropy(x, np.array([0, 1]))
+    loss.backward()
+    assert loss.dtype == np.float32 and x.grad.dtype == np.float32
+
+
+def test_softmax_cross_entropy_rejects_one_hot_labels_with_a_hint():
+    with pytest.raises(ValueError, match=r"integer class labels.*argmax"):
+        F.softmax_cross_entropy(Variable(np.zeros((2, 3))), np.eye(3)[:2])
+
+
+def test_softmax_cross_entropy_rejects_labels_out_of_range():
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        F.softmax_cross_entropy(Variable(np.zeros((2, 3))), np.array([0, 3]))
+
+
+def test_mean_squared_error_value_and_gradients():
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 0.0])
+    assert F.mean_squared_error(a, b).item() == pytest.approx(13 / 3)
+    rng = np.random.default_rng(1)
+    assert cg.gradcheck(F.mean_squared_error, rng.normal(size=(3, 2)), rng.normal(size=(3, 2)))
+    assert cg.gradcheck(F.mean_squared_error, rng.normal(size=(3, 2)), rng.normal(size=(2,)))
+    x = Variable(a)
+    F.mean_squared_error(x, b).backward()
+    np.testing.assert_allclose(x.grad.data, [0.0, 4 / 3, 2.0])

@@ -173,15 +173,20 @@ def _micrograd() -> tuple[str, dict[str, Callable[[], list[float]]]]:
 ADAPTERS = {"compgraph": _compgraph, "torch": _torch, "dezero": _dezero, "micrograd": _micrograd}
 
 
-def _matrix_data(np):  # the same float32 inputs for every library
+def _matrix_data(np):
+    """The same float32 inputs for every library.
+
+    W is orthogonal, so the gradient keeps its size through 1,000 layers: a decaying one would
+    reach denormal floats, whose slow arithmetic would be timed instead of the libraries.
+    """
     rng = np.random.default_rng(0)
-    W = (rng.standard_normal((16, 16)) * 0.25).astype(np.float32)
-    b = (rng.standard_normal(16) * 0.1).astype(np.float32)
-    x = rng.standard_normal((16, 16)).astype(np.float32)
+    W = np.linalg.qr(rng.standard_normal((16, 16)))[0].astype(np.float32)
+    b = (rng.standard_normal(16) * 0.01).astype(np.float32)
+    x = (rng.standard_normal((16, 16)) * 0.5).astype(np.float32)
     return W, b, x
 
 
-def _worker(lib: str, repeats: int) -> None:
+def _worker(lib: str, repeats: int, warmup: float) -> None:
     """Run inside a fresh process: time each workload, print JSON."""
     try:
         version, workloads = ADAPTERS[lib]()
@@ -189,6 +194,12 @@ def _worker(lib: str, repeats: int) -> None:
         print(json.dumps({"missing": str(exc)}))
         return
     result = {"version": version, "times": {}, "grads": {}}
+    # A new process runs slower for its first seconds here (seen: 1.5x for about 2 s), so every
+    # library gets the same busy warm-up before anything is timed.
+    deadline = time.perf_counter() + warmup
+    while time.perf_counter() < deadline:
+        for fn in workloads.values():
+            fn()
     for key, fn in workloads.items():
         ops = WORKLOADS[key][2]
         calls = 1 if ops > 1 else 2000
@@ -213,10 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per process")
     parser.add_argument("--libs", default=",".join(LIBS), help="comma-separated subset of " + ", ".join(LIBS))
     parser.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads for every library")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of untimed work first")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        _worker(args.worker, args.repeats)
+        _worker(args.worker, args.repeats, args.warmup)
         return 0
 
     libs = [lib for lib in args.libs.split(",") if lib]
@@ -231,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         for lib in libs:
             print(f"round {r + 1}/{args.rounds}: {lib}", file=sys.stderr)
             proc = subprocess.run(
-                [sys.executable, __file__, "--worker", lib, "--repeats", str(args.repeats)],
+                [sys.executable, __file__, "--worker", lib, "--repeats", str(args.repeats),
+                 "--warmup", str(args.warmup)],
                 env=env,
                 capture_output=True,
                 text=True,

@@ -19,6 +19,8 @@ from typing import Any, TypeAlias
 import numpy as np
 
 Array: TypeAlias = np.ndarray
+#: ``observer(function, upstream_grads, input_grads)``: told of each step of a backward pass.
+Observer: TypeAlias = "Callable[[Function, tuple[Any, ...], tuple[Any, ...]], None]"
 #: What an op accepts as an operand: Variables, arrays (constants) and Python scalars (constants).
 Operand: TypeAlias = "Variable | np.ndarray | int | float"
 
@@ -272,28 +274,29 @@ def _as_variables(fn: Function, inputs: tuple) -> tuple[Variable, ...]:
     # `x32 * 2.0` stays float32, `labels + 1` stays integer.
     like = None
     for x in inputs:
-        if isinstance(x, (Variable, np.ndarray)):
+        if isinstance(x, Variable):
+            like = x.data.dtype
+            break
+        if isinstance(x, np.ndarray):
             like = x.dtype
             break
-    out = []
-    for i, x in enumerate(inputs):
-        if isinstance(x, Variable):
-            out.append(x)
-        elif isinstance(x, np.ndarray):
-            out.append(_variable(x))
-        elif type(x) is float:
-            float_like = like is not None and like.kind == "f"
-            out.append(_variable(np.asarray(x, dtype=like if float_like else np.float64)))
-        elif type(x) is int:
-            out.append(_variable(np.asarray(x, dtype=like if like is not None else np.float64)))
-        elif isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_, complex)):
-            out.append(_variable(np.asarray(x)))
-        else:
-            raise TypeError(
-                f"{type(fn).__name__}: operand {i} is a {type(x).__name__}; expected a Variable, "
-                "a numpy.ndarray or a Python int/float"
-            )
-    return tuple(out)
+    return tuple([x if isinstance(x, Variable) else _constant(x, like, fn, i) for i, x in enumerate(inputs)])
+
+
+def _constant(x: Any, like: np.dtype | None, fn: Function, position: int) -> Variable:
+    kind = type(x)
+    if kind is float:
+        return _variable(np.asarray(x, like if like is not None and like.kind == "f" else np.float64))
+    if kind is int:
+        return _variable(np.asarray(x, like if like is not None else np.float64))
+    if isinstance(x, np.ndarray):
+        return _variable(x)
+    if isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_, complex)):
+        return _variable(np.asarray(x))
+    raise TypeError(
+        f"{type(fn).__name__}: operand {position} is a {kind.__name__}; expected a Variable, "
+        "a numpy.ndarray or a Python int/float"
+    )
 
 
 def _shapes(xs: Sequence[Variable]) -> str:
@@ -354,13 +357,20 @@ class Function:
         if type(ys) is not tuple:
             if type(ys) is not np.ndarray:
                 ys = np.asarray(ys) if isinstance(ys, np.generic) else self._as_array(ys)
-            out = _variable(ys)
+            out = _new(Variable)  # _variable() inlined: this runs once per op
+            out.data = ys
+            out.name = None
+            out.grad = None
             if gen >= 0:
                 out.creator = self
                 out.generation = gen + 1
                 out.requires_grad = True
                 self.generation = gen
                 self.outputs = (weakref.ref(out),)
+            else:
+                out.creator = None
+                out.generation = 0
+                out.requires_grad = False
             return out
         outs = tuple(_variable(y if type(y) is np.ndarray else self._as_array(y)) for y in ys)
         if gen >= 0:
@@ -486,11 +496,13 @@ def _backprop(
     targets: set[Variable] | None,
     retain_grad: bool,
     create_graph: bool,
+    observer: Observer | None = None,
 ) -> dict[Variable, Any]:
     """Run reverse mode from ``outputs``; return the gradient of every Variable still held.
 
     Gradients are raw arrays, or Variables when ``create_graph``. Intermediate gradients are
     dropped once their creator has used them, unless ``retain_grad`` or they are ``targets``.
+    ``observer(f, gys, gxs)`` is told of every step, in the order they run.
     """
     raw = not create_graph
     grads: dict[Variable, Any] = {}
@@ -554,6 +566,8 @@ def _backprop(
                     f"{type(f).__name__}.backward returned {len(gxs)} gradient(s) for {len(xs)} "
                     "input(s); it must return one gradient per input (None where there is none)"
                 )
+            if observer is not None:
+                observer(f, gys if len(refs) > 1 else (gy,), gxs)
             for x, gx in zip(xs, gxs):
                 if gx is None or not x.requires_grad:
                     continue
@@ -617,14 +631,47 @@ def _as_grad(g: Any) -> Variable:
 
 
 def _backprop_into_grad(
-    outputs: Sequence[Variable], grad_outputs: Sequence[Any], retain_grad: bool, create_graph: bool
+    outputs: Sequence[Variable],
+    grad_outputs: Sequence[Any],
+    retain_grad: bool,
+    create_graph: bool,
+    observer: Observer | None = None,
 ) -> None:
-    grads = _backprop(outputs, grad_outputs, None, retain_grad, create_graph)
+    grads = _backprop(outputs, grad_outputs, None, retain_grad, create_graph, observer)
     with enable_grad() if create_graph else no_grad():
         for x, g in grads.items():
             if x.creator is None or retain_grad:
                 g = _as_grad(g)
                 x.grad = g if x.grad is None else x.grad + g
+
+
+def backward(
+    outputs: Variable | Sequence[Variable],
+    grad_outputs: Any = None,
+    *,
+    retain_grad: bool = False,
+    create_graph: bool = False,
+    observer: Observer | None = None,
+) -> None:
+    """Backpropagate from several outputs at once, accumulating into the leaves' ``.grad``.
+
+    ``grad_outputs`` weights each output (default: ones), as in ``grad``. ``observer``, if
+    given, is called as ``observer(function, upstream_grads, input_grads)`` after every step, in
+    the order the steps run: the hook behind ``compgraph.viz``'s step-by-step traces. The
+    gradients it sees are ndarrays, or Variables with ``create_graph``.
+    """
+    outs = (outputs,) if isinstance(outputs, Variable) else tuple(outputs)
+    gouts = _grad_outputs(grad_outputs, len(outs))
+    _backprop_into_grad(outs, gouts, retain_grad, create_graph, observer)
+
+
+def _grad_outputs(grad_outputs: Any, n: int) -> tuple[Any, ...]:
+    if grad_outputs is None:
+        return (None,) * n
+    gouts = tuple(grad_outputs) if isinstance(grad_outputs, (list, tuple)) else (grad_outputs,)
+    if len(gouts) != n:
+        raise ValueError(f"{len(gouts)} grad_outputs given for {n} outputs")
+    return gouts
 
 
 def grad(
@@ -646,14 +693,7 @@ def grad(
     """
     outs = (outputs,) if isinstance(outputs, Variable) else tuple(outputs)
     ins = (inputs,) if isinstance(inputs, Variable) else tuple(inputs)
-    if grad_outputs is None:
-        gouts: tuple[Any, ...] = (None,) * len(outs)
-    elif isinstance(grad_outputs, (list, tuple)):
-        gouts = tuple(grad_outputs)
-    else:
-        gouts = (grad_outputs,)
-    if len(gouts) != len(outs):
-        raise ValueError(f"grad: {len(gouts)} grad_outputs given for {len(outs)} outputs")
+    gouts = _grad_outputs(grad_outputs, len(outs))
     for i, x in enumerate(ins):
         if not isinstance(x, Variable):
             raise TypeError(f"grad: input {i} is a {type(x).__name__}, expected a Variable")

@@ -465,3 +465,23 @@ def test_a_function_holds_its_output_weakly():
     assert f.outputs[0]() is y
     del y
     assert f.outputs[0]() is None
+
+
+# --- backward() of several outputs, and the step observer ----------------------------------------
+def test_backward_of_several_outputs_accumulates_all():
+    x = Variable(2.0)
+    cg.backward([x * 3, x * x], grad_outputs=[np.array(1.0), np.array(10.0)])
+    assert x.grad.item() == 3.0 + 40.0
+
+
+def test_observer_sees_every_step_in_execution_order():
+    x, y = Variable(1.0, name="x"), Variable(2.0, name="y")
+    t = x + y
+    z = t**2
+    steps = []
+    cg.backward(z, observer=lambda f, gys, gxs: steps.append((type(f).__name__, gys, gxs)))
+    assert [name for name, _, _ in steps] == ["Pow", "Add"]
+    (_, gys, gxs) = steps[0]
+    assert gys[0] == 1.0 and gxs[0] == 6.0  # ∂z/∂z = 1, times 2t gives ∂z/∂t = 6
+    (_, gys, gxs) = steps[1]
+    assert gys[0] == 6.0 and gxs == (6.0, 6.0)  # times 1 gives ∂z/∂x = ∂z/∂y = 2(x + y)

@@ -102,7 +102,9 @@ class Variable:
     __array_ufunc__ = None
 
     def __init__(self, data: Any, name: str | None = None, *, requires_grad: bool | None = None):
-        if type(data) is not np.ndarray:
+        if type(data) is float:
+            data = np.array(data)  # float64
+        elif type(data) is not np.ndarray:
             data = _as_data(data)
         is_float = data.dtype.kind == "f"
         if requires_grad is None:
@@ -208,31 +210,31 @@ class Variable:
         return _F.astype(self, dtype)
 
     def __add__(self, other: Operand) -> Variable:
-        return _F.add(self, other)
+        return _arith.Add()(self, other)
 
     def __radd__(self, other: Operand) -> Variable:
-        return _F.add(other, self)
+        return _arith.Add()(other, self)
 
     def __sub__(self, other: Operand) -> Variable:
-        return _F.sub(self, other)
+        return _arith.Sub()(self, other)
 
     def __rsub__(self, other: Operand) -> Variable:
-        return _F.sub(other, self)
+        return _arith.Sub()(other, self)
 
     def __mul__(self, other: Operand) -> Variable:
-        return _F.mul(self, other)
+        return _arith.Mul()(self, other)
 
     def __rmul__(self, other: Operand) -> Variable:
-        return _F.mul(other, self)
+        return _arith.Mul()(other, self)
 
     def __truediv__(self, other: Operand) -> Variable:
-        return _F.div(self, other)
+        return _arith.Div()(self, other)
 
     def __rtruediv__(self, other: Operand) -> Variable:
-        return _F.div(other, self)
+        return _arith.Div()(other, self)
 
     def __neg__(self) -> Variable:
-        return _F.neg(self)
+        return _arith.Neg()(self)
 
     def __pow__(self, exponent: int | float) -> Variable:
         return _F.pow(self, exponent)
@@ -270,6 +272,12 @@ def _variable(data: np.ndarray, requires_grad: bool = False) -> Variable:
 
 def _as_variables(fn: Function, inputs: tuple) -> tuple[Variable, ...]:
     """``inputs`` with every non-Variable operand wrapped as a constant Variable."""
+    if len(inputs) == 2:  # the commonest mixed case first: `v * 2.0`, `1.0 - v`
+        x0, x1 = inputs
+        if type(x1) is float and isinstance(x0, Variable):
+            return x0, _variable(_scalar_array(x1, _float_like(x0.data.dtype)))
+        if type(x0) is float and isinstance(x1, Variable):
+            return _variable(_scalar_array(x0, _float_like(x1.data.dtype))), x1
     # A Python scalar takes the dtype of the arrays it meets, as NumPy's weak scalars do:
     # `x32 * 2.0` stays float32, `labels + 1` stays integer.
     like = None
@@ -280,15 +288,18 @@ def _as_variables(fn: Function, inputs: tuple) -> tuple[Variable, ...]:
         if isinstance(x, np.ndarray):
             like = x.dtype
             break
-    return tuple([x if isinstance(x, Variable) else _constant(x, like, fn, i) for i, x in enumerate(inputs)])
+    out = []
+    for x in inputs:
+        out.append(x if isinstance(x, Variable) else _constant(x, like, fn, len(out)))
+    return tuple(out)
 
 
 def _constant(x: Any, like: np.dtype | None, fn: Function, position: int) -> Variable:
     kind = type(x)
     if kind is float:
-        return _variable(np.asarray(x, like if like is not None and like.kind == "f" else np.float64))
+        return _variable(_scalar_array(x, _float_like(like)))
     if kind is int:
-        return _variable(np.asarray(x, like if like is not None else np.float64))
+        return _variable(_scalar_array(x, like if like is not None else _FLOAT64))
     if isinstance(x, np.ndarray):
         return _variable(x)
     if isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_, complex)):
@@ -297,6 +308,34 @@ def _constant(x: Any, like: np.dtype | None, fn: Function, position: int) -> Var
         f"{type(fn).__name__}: operand {position} is a {kind.__name__}; expected a Variable, "
         "a numpy.ndarray or a Python int/float"
     )
+
+
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _float_like(dtype: np.dtype | None) -> np.dtype:
+    return dtype if dtype is not None and dtype.kind == "f" else _FLOAT64
+
+
+_scalar_arrays: dict[tuple[Any, np.dtype], np.ndarray] = {}
+
+
+def _scalar_array(x: float, dtype: np.dtype) -> np.ndarray:
+    """A read-only 0-d array for a Python scalar operand.
+
+    Constants never change, so the arrays are shared: `y * 1.0001` in a loop converts 1.0001
+    once (converting costs about as much as the multiplication itself).
+    """
+    key = (x, dtype)
+    a = _scalar_arrays.get(key)
+    if a is None:
+        a = np.array(x, dtype)
+        a.flags.writeable = False
+        if x != 0:  # 0.0 == -0.0 as keys: zeros are not shared
+            if len(_scalar_arrays) >= 4096:
+                _scalar_arrays.clear()
+            _scalar_arrays[key] = a
+    return a
 
 
 def _shapes(xs: Sequence[Variable]) -> str:
@@ -533,9 +572,13 @@ def _backprop(
     heappop, heappush = heapq.heappop, heapq.heappush
     previous_mode = _mode.enabled
     _mode.enabled = create_graph
+    follow = None  # the one pending function when nothing else waits: a chain needs no heap
     try:
-        while heap:
-            f = heappop(heap)[2]
+        while heap or follow is not None:
+            if follow is not None:
+                f, follow = follow, None
+            else:
+                f = heappop(heap)[2]
             refs = f.outputs
             if len(refs) == 1:
                 y = refs[0]()
@@ -588,8 +631,14 @@ def _backprop(
                     c = x.creator
                     if c is not None and c not in seen:
                         seen.add(c)
-                        heappush(heap, (-c.generation, count, c))
-                        count += 1
+                        if follow is None and not heap:
+                            follow = c
+                        else:
+                            if follow is not None:
+                                heappush(heap, (-follow.generation, count, follow))
+                                follow = None
+                            heappush(heap, (-c.generation, count + 1, c))
+                            count += 2
                 else:
                     grads[x] = g + gx
     finally:
@@ -624,8 +673,9 @@ def _user_backward_raw(f: Function, gys: tuple[Any, ...]) -> tuple[Any, ...]:
 def _as_grad(g: Any) -> Variable:
     if isinstance(g, Variable):
         return g
-    g = np.asarray(g)
-    if not g.flags.writeable:  # a broadcast view: give users a gradient they can update in place
+    if type(g) is not np.ndarray:
+        g = np.asarray(g)  # a NumPy scalar from a 0-d op
+    elif not g.flags.writeable:  # a broadcast view: give users a gradient they can update in place
         g = g.copy()
     return _variable(g)
 
@@ -638,11 +688,16 @@ def _backprop_into_grad(
     observer: Observer | None = None,
 ) -> None:
     grads = _backprop(outputs, grad_outputs, None, retain_grad, create_graph, observer)
-    with enable_grad() if create_graph else no_grad():
-        for x, g in grads.items():
-            if x.creator is None or retain_grad:
-                g = _as_grad(g)
-                x.grad = g if x.grad is None else x.grad + g
+    for x, g in grads.items():
+        if x.creator is None or retain_grad:
+            g = _as_grad(g)
+            if x.grad is None:
+                x.grad = g
+            elif create_graph:
+                with enable_grad():
+                    x.grad = x.grad + g  # recorded: the sum is part of the new graph
+            else:
+                x.grad = _variable(x.grad.data + g.data)
 
 
 def backward(
@@ -703,5 +758,7 @@ def grad(
 
 
 # Variable's operators and methods are ops from `functions`, which builds on this module; it is
-# imported last, once Variable and Function exist.
+# imported last, once Variable and Function exist. Operators call the op classes directly: they
+# run once per op.
 from compgraph import functions as _F  # noqa: E402
+from compgraph.functions import arithmetic as _arith  # noqa: E402

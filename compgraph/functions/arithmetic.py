@@ -18,8 +18,9 @@ class Add(Op):
 
     def vjp(self, gy, y, x0, x1):
         # ∂(x0 + x1)/∂x0 = ∂(x0 + x1)/∂x1 = 1
-        gx0 = _sum_to(gy, x0.shape) if self.needs_grad(0) else None
-        gx1 = _sum_to(gy, x1.shape) if self.needs_grad(1) else None
+        v0, v1 = self.inputs  # (constants need no gradient)
+        gx0 = _sum_to(gy, x0.shape) if v0.requires_grad else None
+        gx1 = _sum_to(gy, x1.shape) if v1.requires_grad else None
         return gx0, gx1
 
 
@@ -36,8 +37,9 @@ class Sub(Op):
 
     def vjp(self, gy, y, x0, x1):
         # ∂(x0 − x1)/∂x0 = 1,  ∂(x0 − x1)/∂x1 = −1
-        gx0 = _sum_to(gy, x0.shape) if self.needs_grad(0) else None
-        gx1 = -_sum_to(gy, x1.shape) if self.needs_grad(1) else None
+        v0, v1 = self.inputs
+        gx0 = _sum_to(gy, x0.shape) if v0.requires_grad else None
+        gx1 = -_sum_to(gy, x1.shape) if v1.requires_grad else None
         return gx0, gx1
 
 
@@ -54,8 +56,9 @@ class Mul(Op):
 
     def vjp(self, gy, y, x0, x1):
         # ∂(x0·x1)/∂x0 = x1,  ∂(x0·x1)/∂x1 = x0
-        gx0 = _sum_to(gy * x1, x0.shape) if self.needs_grad(0) else None
-        gx1 = _sum_to(gy * x0, x1.shape) if self.needs_grad(1) else None
+        v0, v1 = self.inputs
+        gx0 = _sum_to(gy * x1, x0.shape) if v0.requires_grad else None
+        gx1 = _sum_to(gy * x0, x1.shape) if v1.requires_grad else None
         return gx0, gx1
 
 
@@ -72,8 +75,9 @@ class Div(Op):
 
     def vjp(self, gy, y, x0, x1):
         # ∂(x0/x1)/∂x0 = 1/x1,  ∂(x0/x1)/∂x1 = −x0/x1² = −y/x1
-        gx0 = _sum_to(gy / x1, x0.shape) if self.needs_grad(0) else None
-        gx1 = _sum_to(-gy * y / x1, x1.shape) if self.needs_grad(1) else None
+        v0, v1 = self.inputs
+        gx0 = _sum_to(gy / x1, x0.shape) if v0.requires_grad else None
+        gx1 = _sum_to(-gy * y / x1, x1.shape) if v1.requires_grad else None
         return gx0, gx1
 
 

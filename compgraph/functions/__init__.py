@@ -2,35 +2,50 @@
 
 from compgraph.functions.activation import log_softmax, relu, sigmoid, softmax
 from compgraph.functions.arithmetic import add, astype, div, mul, neg, pow, sub
+from compgraph.functions.conv import col2im, conv2d, im2col
+from compgraph.functions.dropout import dropout, seed_dropout
+from compgraph.functions.embedding import embedding, one_hot
 from compgraph.functions.linear import linear, matmul
 from compgraph.functions.loss import mean_squared_error, softmax_cross_entropy
 from compgraph.functions.math import clip, cos, exp, log, sin, sqrt, tanh
+from compgraph.functions.normalization import batch_norm
+from compgraph.functions.pooling import avg_pool2d, max_pool2d
 from compgraph.functions.reduce import max, mean, min, sum
 from compgraph.functions.shape import broadcast_to, flatten, get_item, reshape, sum_to, transpose
 
 __all__ = [
     "add",
     "astype",
+    "avg_pool2d",
+    "batch_norm",
     "broadcast_to",
     "clip",
+    "col2im",
+    "conv2d",
     "cos",
     "div",
+    "dropout",
+    "embedding",
     "exp",
     "flatten",
     "get_item",
+    "im2col",
     "linear",
     "log",
     "log_softmax",
     "matmul",
     "max",
+    "max_pool2d",
     "mean",
     "mean_squared_error",
     "min",
     "mul",
     "neg",
+    "one_hot",
     "pow",
     "relu",
     "reshape",
+    "seed_dropout",
     "sigmoid",
     "sin",
     "softmax",

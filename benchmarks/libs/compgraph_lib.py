@@ -1,0 +1,126 @@
+"""compgraph."""
+
+
+import compgraph as cg
+import compgraph.functions as F
+from benchmarks import workloads as W
+
+
+def version() -> str:
+    return cg.__version__
+
+
+def apple():
+    def run():
+        leaves = [cg.Variable(v) for v in W.APPLE]
+        a, an, o, on, tax = leaves
+        price = (a * an + o * on) * tax
+        price.backward()
+        return [v.grad.item() for v in leaves]
+
+    return run
+
+
+def scalar():
+    def run():
+        x = cg.Variable(0.5)
+        y = x
+        for _ in range(W.SCALAR_OPS // 3):
+            y = F.relu(y * 1.0001 + 0.0001)
+        y.backward()
+        return [x.grad.item()]
+
+    return run
+
+
+def matrix():
+    W0, b0, x0 = W.matrix_data()
+
+    def run():
+        Wv, b = cg.Variable(W0), cg.Variable(b0)
+        y = x0
+        for _ in range(W.MATRIX_OPS // 3):
+            y = F.tanh(y @ Wv + b)
+        F.sum(y).backward()
+        return [float(Wv.grad.data.sum()), float(b.grad.data.sum())]
+
+    return run
+
+
+def _mlp_step():
+    d = W.mlp_data()
+    params = [cg.Variable(d[k]) for k in ("W1", "b1", "W2", "b2")]
+    x, t = d["x"], d["t"]
+
+    def step():
+        W1, b1, W2, b2 = params
+        loss = F.softmax_cross_entropy(F.linear(F.relu(F.linear(x, W1, b1)), W2, b2), t)
+        for p in params:
+            p.cleargrad()
+        loss.backward()
+        out = [loss.item()] + [float(p.grad.data.sum()) for p in params]
+        for p in params:
+            p.data -= W.LR * p.grad.data
+        return out
+
+    return step
+
+
+def mlp():
+    return _mlp_step()
+
+
+def mlp_memory():
+    step = _mlp_step()
+
+    def run():
+        out = step()
+        for _ in range(W.MEMORY_STEPS - 1):
+            step()
+        return out
+
+    return run
+
+
+def cnn():
+    d = W.cnn_data()
+    params = [cg.Variable(d[k]) for k in ("W1", "b1", "W2", "b2", "W3", "b3")]
+    x, t = d["x"], d["t"]
+
+    def step():
+        W1, b1, W2, b2, W3, b3 = params
+        h = F.max_pool2d(F.relu(F.conv2d(x, W1, b1)), 2)
+        h = F.relu(F.linear(F.flatten(h), W2, b2))
+        loss = F.softmax_cross_entropy(F.linear(h, W3, b3), t)
+        for p in params:
+            p.cleargrad()
+        loss.backward()
+        out = [loss.item()] + [float(p.grad.data.sum()) for p in params]
+        for p in params:
+            p.data -= W.LR * p.grad.data
+        return out
+
+    return step
+
+
+def deep():
+    def run():
+        x = cg.Variable(1.0)
+        y = x
+        for _ in range(W.DEEP_OPS):
+            y = y + 1e-6
+        y.backward()
+        return [x.grad.item()]
+
+    return run
+
+
+WORKLOADS = {
+    "apple": apple,
+    "scalar": scalar,
+    "matrix": matrix,
+    "mlp": mlp,
+    "cnn": cnn,
+    "deep": deep,
+    "mlp_memory": mlp_memory,
+}

@@ -1,0 +1,131 @@
+"""DeZero 0.0.13, the book series' own framework."""
+
+import numpy as np
+
+# DeZero 0.0.13 uses np.int and np.float, which NumPy 1.24 removed.
+for _name, _kind in (("int", int), ("float", float)):
+    if _name not in np.__dict__:
+        setattr(np, _name, _kind)
+
+import dezero  # noqa: E402
+import dezero.functions as F  # noqa: E402
+from dezero import Variable  # noqa: E402
+
+from benchmarks import workloads as W  # noqa: E402
+
+
+def version() -> str:
+    return getattr(dezero, "__version__", "0.0.13")
+
+
+def apple():
+    def run():
+        leaves = [Variable(np.array(v)) for v in W.APPLE]
+        a, an, o, on, tax = leaves
+        price = (a * an + o * on) * tax
+        price.backward()
+        return [float(v.grad.data) for v in leaves]
+
+    return run
+
+
+def scalar():
+    def run():
+        x = Variable(np.array(0.5))
+        y = x
+        for _ in range(W.SCALAR_OPS // 3):
+            y = F.relu(y * 1.0001 + 0.0001)
+        y.backward()
+        return [float(x.grad.data)]
+
+    return run
+
+
+def matrix():
+    W0, b0, x0 = W.matrix_data()
+
+    def run():
+        Wv, b = Variable(W0.copy()), Variable(b0.copy())
+        y = x0
+        for _ in range(W.MATRIX_OPS // 3):
+            y = F.tanh(F.matmul(y, Wv) + b)
+        F.sum(y).backward()
+        return [float(Wv.grad.data.sum()), float(b.grad.data.sum())]
+
+    return run
+
+
+def _sgd(params, loss):
+    for p in params:
+        p.cleargrad()
+    loss.backward()
+    out = [float(loss.data)] + [float(p.grad.data.sum()) for p in params]
+    for p in params:
+        p.data -= W.LR * p.grad.data
+    return out
+
+
+def _mlp_step():
+    d = W.mlp_data()
+    params = [Variable(d[k].copy()) for k in ("W1", "b1", "W2", "b2")]
+    x, t = d["x"], d["t"]
+
+    def step():
+        W1, b1, W2, b2 = params
+        logits = F.linear(F.relu(F.linear(x, W1, b1)), W2, b2)
+        return _sgd(params, F.softmax_cross_entropy(logits, t))
+
+    return step
+
+
+def mlp():
+    return _mlp_step()
+
+
+def mlp_memory():
+    step = _mlp_step()
+
+    def run():
+        out = step()
+        for _ in range(W.MEMORY_STEPS - 1):
+            step()
+        return out
+
+    return run
+
+
+def cnn():
+    d = W.cnn_data()
+    params = [Variable(d[k].copy()) for k in ("W1", "b1", "W2", "b2", "W3", "b3")]
+    x, t = d["x"], d["t"]
+
+    def step():
+        W1, b1, W2, b2, W3, b3 = params
+        h = F.pooling(F.relu(F.conv2d(x, W1, b1)), 2, stride=2)
+        h = F.relu(F.linear(F.reshape(h, (len(x), -1)), W2, b2))
+        return _sgd(params, F.softmax_cross_entropy(F.linear(h, W3, b3), t))
+
+    return step
+
+
+def deep():
+    def run():
+        x = Variable(np.array(1.0))
+        y = x
+        for _ in range(W.DEEP_OPS):
+            y = y + 1e-6
+        y.backward()
+        return [float(x.grad.data)]
+
+    return run
+
+
+WORKLOADS = {
+    "apple": apple,
+    "scalar": scalar,
+    "matrix": matrix,
+    "mlp": mlp,
+    "cnn": cnn,
+    "deep": deep,
+    "mlp_memory": mlp_memory,
+}

@@ -347,7 +347,8 @@ class Function:
 
     Override ``forward(self, *xs)``, which receives ndarrays and returns an ndarray (or a tuple
     of them), and ``backward(self, *gys)``, which receives one gradient Variable per output
-    and returns one gradient per input (a Variable, an ndarray, or None for "no gradient").
+    and returns one gradient per input (a Variable, an ndarray, or None for "no gradient")
+    with that input's shape; a gradient of the shape the input was broadcast to is summed back.
     ``self.inputs`` holds the input Variables. Call an instance on Variables, arrays or
     scalars; it returns a Variable, or a tuple of Variables for several outputs.
 
@@ -618,11 +619,7 @@ def _backprop(
                     gx = _variable(np.asarray(gx))
                 xd = x.data
                 if gx.shape != xd.shape:
-                    raise ValueError(
-                        f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} for "
-                        f"input {xs.index(x)} of shape {xd.shape}; each gradient must have its "
-                        "input's shape (sum over broadcast axes with sum_to)"
-                    )
+                    gx = _unbroadcast(f, gx, xd.shape, xs.index(x))
                 if gx.dtype is not xd.dtype and gx.dtype != xd.dtype:
                     gx = gx.astype(xd.dtype)
                 g = grads.get(x)
@@ -644,6 +641,22 @@ def _backprop(
     finally:
         _mode.enabled = previous_mode
     return grads
+
+
+def _unbroadcast(f: Function, gx: Any, shape: tuple[int, ...], i: int) -> Any:
+    """Sum a gradient over the axes that broadcasting added or stretched, back to ``shape``.
+
+    The engine does this once for every op (as PyTorch's does), so gradient rules of
+    broadcasting ops are written as plain math. Any other shape is a bug in the backward.
+    """
+    n = len(shape)
+    if n <= gx.ndim and all(a == 1 or a == b for a, b in zip(shape, gx.shape[gx.ndim - n :])):
+        return _F.sum_to(gx, shape) if isinstance(gx, Variable) else _shape_ops.sum_to_array(gx, shape)
+    raise ValueError(
+        f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} for input {i} of "
+        f"shape {shape}; each gradient must have its input's shape (or a shape the input "
+        "broadcasts to, which is summed back)"
+    )
 
 
 def _gather_outputs(f: Function, grads: dict, free: bool, targets: set | None, raw: bool) -> tuple[Any, ...]:
@@ -762,3 +775,4 @@ def grad(
 # run once per op.
 from compgraph import functions as _F  # noqa: E402
 from compgraph.functions import arithmetic as _arith  # noqa: E402
+from compgraph.functions import shape as _shape_ops  # noqa: E402

@@ -406,6 +406,20 @@ def test_backward_with_the_wrong_shape_names_the_function_and_shapes():
         Bad()(Variable(np.ones(3))).backward()
 
 
+def test_a_gradient_of_a_broadcast_shape_is_summed_back_to_the_input():
+    class AddRow(Function):  # forward broadcasts b (3,) over x (2, 3); backward returns gy as is
+        def forward(self, x, b):
+            return x + b
+
+        def backward(self, gy):
+            return gy, gy
+
+    x, b = Variable(np.ones((2, 3))), Variable(np.zeros(3))
+    AddRow()(x, b).backward()
+    np.testing.assert_array_equal(b.grad.data, [2.0, 2.0, 2.0])
+    assert x.grad.shape == (2, 3)
+
+
 def test_a_failed_backward_leaves_gradients_untouched():
     class Bad(Function):
         def forward(self, x):

@@ -1,4 +1,8 @@
-"""Elementwise arithmetic with NumPy broadcasting: + − × ÷, negation, scalar powers, casts."""
+"""Elementwise arithmetic with NumPy broadcasting: + − × ÷, negation, scalar powers, casts.
+
+The rules below are the plain math: the engine sums each gradient back over the axes that
+broadcasting added, so ``x (2, 3) + b (3,)`` needs nothing special here.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from compgraph.core import Op, Operand, Variable, dispatch
-from compgraph.functions.shape import _sum_to
 
 
 class Add(Op):
@@ -19,9 +22,7 @@ class Add(Op):
     def vjp(self, gy, y, x0, x1):
         # ∂(x0 + x1)/∂x0 = ∂(x0 + x1)/∂x1 = 1
         v0, v1 = self.inputs  # (constants need no gradient)
-        gx0 = _sum_to(gy, x0.shape) if v0.requires_grad else None
-        gx1 = _sum_to(gy, x1.shape) if v1.requires_grad else None
-        return gx0, gx1
+        return (gy if v0.requires_grad else None), (gy if v1.requires_grad else None)
 
 
 def add(x0: Operand, x1: Operand) -> Variable:
@@ -38,9 +39,7 @@ class Sub(Op):
     def vjp(self, gy, y, x0, x1):
         # ∂(x0 − x1)/∂x0 = 1,  ∂(x0 − x1)/∂x1 = −1
         v0, v1 = self.inputs
-        gx0 = _sum_to(gy, x0.shape) if v0.requires_grad else None
-        gx1 = -_sum_to(gy, x1.shape) if v1.requires_grad else None
-        return gx0, gx1
+        return (gy if v0.requires_grad else None), (-gy if v1.requires_grad else None)
 
 
 def sub(x0: Operand, x1: Operand) -> Variable:
@@ -57,9 +56,7 @@ class Mul(Op):
     def vjp(self, gy, y, x0, x1):
         # ∂(x0·x1)/∂x0 = x1,  ∂(x0·x1)/∂x1 = x0
         v0, v1 = self.inputs
-        gx0 = _sum_to(gy * x1, x0.shape) if v0.requires_grad else None
-        gx1 = _sum_to(gy * x0, x1.shape) if v1.requires_grad else None
-        return gx0, gx1
+        return (gy * x1 if v0.requires_grad else None), (gy * x0 if v1.requires_grad else None)
 
 
 def mul(x0: Operand, x1: Operand) -> Variable:
@@ -76,9 +73,7 @@ class Div(Op):
     def vjp(self, gy, y, x0, x1):
         # ∂(x0/x1)/∂x0 = 1/x1,  ∂(x0/x1)/∂x1 = −x0/x1² = −y/x1
         v0, v1 = self.inputs
-        gx0 = _sum_to(gy / x1, x0.shape) if v0.requires_grad else None
-        gx1 = _sum_to(-gy * y / x1, x1.shape) if v1.requires_grad else None
-        return gx0, gx1
+        return (gy / x1 if v0.requires_grad else None), (-gy * y / x1 if v1.requires_grad else None)
 
 
 def div(x0: Operand, x1: Operand) -> Variable:

@@ -6,7 +6,6 @@ import numpy as np
 
 from compgraph.core import Op, Operand, Variable, as_array
 from compgraph.functions.activation import _softmax, log_softmax_array
-from compgraph.functions.shape import _sum_to
 
 
 def _check_labels(x: np.ndarray, t: np.ndarray) -> None:
@@ -58,9 +57,7 @@ class MeanSquaredError(Op):
         # L = mean((x0 − x1)²):  ∂L/∂x0 = 2(x0 − x1)/n = −∂L/∂x1
         diff = x0 - x1
         g = diff * (gy * (2 / diff.size))
-        gx0 = _sum_to(g, x0.shape) if self.needs_grad(0) else None
-        gx1 = -_sum_to(g, x1.shape) if self.needs_grad(1) else None
-        return gx0, gx1
+        return (g if self.needs_grad(0) else None), (-g if self.needs_grad(1) else None)
 
 
 def mean_squared_error(x0: Operand, x1: Operand) -> Variable:

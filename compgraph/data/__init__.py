@@ -1,0 +1,24 @@
+"""Datasets and batching: ``from compgraph.data import DataLoader, spiral, mnist``.
+
+>>> loader = DataLoader(spiral(seed=0), batch_size=30, shuffle=True, seed=0)
+>>> x, t = next(iter(loader))
+>>> x.shape, t.shape
+((30, 2), (30,))
+"""
+
+from compgraph.data.dataset import ArrayDataset, DataLoader, Dataset
+from compgraph.data.fetch import default_cache_dir, download
+from compgraph.data.idx import read_idx
+from compgraph.data.mnist_dataset import mnist
+from compgraph.data.spiral import spiral
+
+__all__ = [
+    "ArrayDataset",
+    "DataLoader",
+    "Dataset",
+    "default_cache_dir",
+    "download",
+    "mnist",
+    "read_idx",
+    "spiral",
+]

@@ -1,0 +1,49 @@
+"""Layers, models and their weights: ``import compgraph.nn as nn``.
+
+>>> import compgraph.nn as nn
+>>> model = nn.MLP((2, 16, 3), rng=0)
+>>> len(model.parameters())
+4
+"""
+
+from compgraph.nn import init
+from compgraph.nn.layers import (
+    AvgPool2d,
+    BatchNorm,
+    Conv2d,
+    Dropout,
+    Embedding,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Tanh,
+)
+from compgraph.nn.models import MLP, SimpleConvNet
+from compgraph.nn.module import Module, Parameter
+from compgraph.nn.serialization import atomic_write, load_file, save_file
+
+__all__ = [
+    "MLP",
+    "AvgPool2d",
+    "BatchNorm",
+    "Conv2d",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "Linear",
+    "MaxPool2d",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "SimpleConvNet",
+    "Tanh",
+    "atomic_write",
+    "init",
+    "load_file",
+    "save_file",
+]

@@ -1,0 +1,278 @@
+"""Module and Parameter: a model's trainable values found from its attributes, with its state.
+
+A Module keeps its Parameters, buffers (non-trained arrays such as BatchNorm's running
+statistics) and sub-Modules as ordinary attributes. They are discovered by walking the
+attributes in the order they were assigned, so names ("fc1.W") and order are the same on every
+run: the order optimizers, state dicts and saved files rely on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compgraph.core import Variable
+
+
+class Parameter(Variable):
+    """A Variable that a Module trains: floating-point data, always requiring a gradient.
+
+    >>> w = Parameter(np.zeros((2, 3), dtype=np.float32))
+    >>> w.requires_grad, w.shape
+    (True, (2, 3))
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: np.ndarray, name: str | None = None):
+        if not isinstance(data, np.ndarray):
+            raise TypeError(
+                f"Parameter data must be a numpy.ndarray, got {type(data).__name__}; "
+                "wrap it with np.asarray(..., dtype=np.float32) first"
+            )
+        if data.dtype.kind != "f":
+            raise TypeError(
+                f"Parameter data must be floating-point to be trained, got {data.dtype}; "
+                "convert it with .astype(np.float32)"
+            )
+        super().__init__(data, name, requires_grad=True)
+
+    def __repr__(self) -> str:
+        return "Parameter" + super().__repr__()[len("Variable") :]
+
+
+class Module:
+    """The base class of layers and models.
+
+    Subclasses assign Parameters, sub-Modules (or lists/tuples of them) and buffers
+    (``register_buffer``) as attributes in ``__init__`` and define ``forward``; calling the
+    module calls ``forward``. ``training`` is True until ``eval()``.
+
+    >>> class Affine(Module):
+    ...     def __init__(self):
+    ...         self.W = Parameter(np.ones((2, 1), dtype=np.float32))
+    ...     def forward(self, x):
+    ...         return x @ self.W
+    >>> [name for name, _ in Affine().named_parameters()]
+    ['W']
+    """
+
+    training: bool = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, ...)")
+
+    def register_buffer(self, name: str, array: np.ndarray) -> None:
+        """Keep ``array`` as attribute ``name``: saved in the state dict, not trained."""
+        if not isinstance(array, np.ndarray):
+            raise TypeError(
+                f"{type(self).__name__}.register_buffer({name!r}): a buffer must be a numpy.ndarray, "
+                f"got {type(array).__name__}"
+            )
+        names = self.__dict__.setdefault("_buffer_names", [])
+        if name not in names:
+            names.append(name)
+        setattr(self, name, array)
+
+    def _members(self) -> Iterator[tuple[str, Any, bool]]:
+        """(attribute path, value, is_buffer) for Parameters, sub-Modules and buffers, in order."""
+        buffers = self.__dict__.get("_buffer_names", ())
+        for name, value in vars(self).items():
+            if isinstance(value, (Parameter, Module)):
+                yield name, value, False
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, (Parameter, Module)):
+                        yield f"{name}.{i}", item, False
+            elif name in buffers and isinstance(value, np.ndarray):
+                yield name, value, True
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every sub-module once, as ("fc1", module); this one is named ``prefix``."""
+        seen: set[int] = set()
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [
+                (f"{name}.{attr}" if name else attr, value)
+                for attr, value, _ in module._members()
+                if isinstance(value, Module)
+            ]
+            stack.extend(reversed(children))  # depth-first, in attribute order
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def _state_entries(self) -> Iterator[tuple[str, Module, str, Any, bool]]:
+        """(full name, owner, attribute, value, is_buffer) for each Parameter and buffer, once."""
+        # depth-first in attribute order: a sub-module's entries come where it was assigned
+        seen_modules: set[int] = {id(self)}
+        seen: set[Any] = set()
+        stack = [("", self, self._members())]
+        while stack:
+            prefix, module, members = stack[-1]
+            item = next(members, None)
+            if item is None:
+                stack.pop()
+                continue
+            attr, value, is_buffer = item
+            name = f"{prefix}.{attr}" if prefix else attr
+            if isinstance(value, Module):
+                if id(value) not in seen_modules:
+                    seen_modules.add(id(value))
+                    stack.append((name, value, value._members()))
+                continue
+            key = id(value) if not is_buffer else (id(module), attr)
+            if key in seen:  # a Parameter shared by two layers is trained and saved once
+                continue
+            seen.add(key)
+            yield name, module, attr, value, is_buffer
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """("fc1.W", Parameter) pairs in attribute order; a shared Parameter appears once."""
+        for name, _, _, value, is_buffer in self._state_entries():
+            if not is_buffer:
+                yield name, value
+
+    def parameters(self) -> list[Parameter]:
+        """The Parameters, in the order of ``named_parameters`` (what optimizers take)."""
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        for name, _, _, value, is_buffer in self._state_entries():
+            if is_buffer:
+                yield name, value
+
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (dropout active, batch statistics) here and in every sub-module."""
+        for module in self.modules():
+            module.training = bool(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode (dropout off, running statistics) everywhere; same as ``train(False)``."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Forget every Parameter's accumulated gradient."""
+        for p in self.parameters():
+            p.grad = None
+
+    def astype(self, dtype: Any) -> Module:
+        """Convert every floating-point Parameter and buffer to ``dtype`` (in place); returns self."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.astype: parameters must stay floating-point, got {dtype}")
+        for _, owner, attr, value, is_buffer in list(self._state_entries()):
+            if is_buffer:
+                if value.dtype.kind == "f":
+                    setattr(owner, attr, value.astype(dtype))
+            else:
+                value.data = value.data.astype(dtype)
+                value.grad = None
+        return self
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every Parameter's data and every buffer, by name, in attribute order."""
+        return {
+            name: np.array(value if is_buffer else value.data, copy=True)
+            for name, _, _, value, is_buffer in self._state_entries()
+        }
+
+    def load_state_dict(
+        self, state: Mapping[str, np.ndarray], strict: bool = True, *, source: str | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Copy ``state``'s arrays into the Parameters and buffers of the same names.
+
+        Every name, shape and dtype is checked first and all differences are reported in one
+        ValueError; nothing is changed unless everything fits. With ``strict=False``, missing
+        and unexpected names are allowed (and returned as ``(missing, unexpected)``), but
+        shapes and dtypes must still match.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"{type(self).__name__}.load_state_dict: expected a mapping of names to arrays, "
+                f"got {type(state).__name__}"
+            )
+        entries = list(self._state_entries())
+        names = [e[0] for e in entries]
+        known = set(names)
+        missing = [n for n in names if n not in state]
+        unexpected = [n for n in state if n not in known]
+        problems = []
+        if strict and missing:
+            problems.append("missing: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected: " + ", ".join(unexpected))
+        for name, _, _, value, is_buffer in entries:
+            if name not in state:
+                continue
+            new = state[name]
+            if not isinstance(new, np.ndarray):
+                problems.append(f"{name}: expected a numpy.ndarray, got {type(new).__name__}")
+                continue
+            current = value if is_buffer else value.data
+            if new.shape != current.shape:
+                problems.append(f"{name}: shape {current.shape} in the model, {new.shape} in the state")
+            if new.dtype != current.dtype:
+                problems.append(
+                    f"{name}: dtype {current.dtype} in the model, {new.dtype} in the state "
+                    f"(convert the model with .astype(np.{new.dtype}) first)"
+                )
+        if problems:
+            where = f" from {source}" if source else ""
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict{where}: the state does not fit this model; "
+                "nothing was loaded:\n  " + "\n  ".join(problems)
+            )
+        for name, owner, attr, value, is_buffer in entries:
+            if name not in state:
+                continue
+            if is_buffer:
+                setattr(owner, attr, np.array(state[name], copy=True))
+            else:
+                value.data = np.array(state[name], copy=True)
+                value.grad = None
+        return missing, unexpected
+
+    def save(self, path: str | Path, metadata: Mapping[str, str] | None = None) -> None:
+        """Write the state dict to ``path`` in the safetensors format, atomically.
+
+        Needs the ``safetensors`` package (``pip install 'compgraph[io]'``).
+        """
+        from compgraph.nn.serialization import save_file
+
+        save_file(self.state_dict(), path, metadata)
+
+    def load(self, path: str | Path, strict: bool = True) -> Module:
+        """Load weights saved by ``save`` (names, shapes and dtypes checked); returns self."""
+        from compgraph.nn.serialization import load_file
+
+        tensors, _ = load_file(path)
+        self.load_state_dict(tensors, strict, source=str(path))
+        return self
+
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses in ``repr`` (its sizes and options)."""
+        return ""
+
+    def __repr__(self) -> str:
+        children = [(name, v) for name, v, _ in self._members() if isinstance(v, Module)]
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + "\n)"

@@ -275,9 +275,9 @@ def _as_variables(fn: Function, inputs: tuple) -> tuple[Variable, ...]:
     if len(inputs) == 2:  # the commonest mixed case first: `v * 2.0`, `1.0 - v`
         x0, x1 = inputs
         if type(x1) is float and isinstance(x0, Variable):
-            return x0, _variable(_scalar_array(x1, _float_like(x0.data.dtype)))
+            return x0, _scalar_constant(x1, x0.data.dtype)
         if type(x0) is float and isinstance(x1, Variable):
-            return _variable(_scalar_array(x0, _float_like(x1.data.dtype))), x1
+            return _scalar_constant(x0, x1.data.dtype), x1
     # A Python scalar takes the dtype of the arrays it meets, as NumPy's weak scalars do:
     # `x32 * 2.0` stays float32, `labels + 1` stays integer.
     like = None
@@ -297,9 +297,9 @@ def _as_variables(fn: Function, inputs: tuple) -> tuple[Variable, ...]:
 def _constant(x: Any, like: np.dtype | None, fn: Function, position: int) -> Variable:
     kind = type(x)
     if kind is float:
-        return _variable(_scalar_array(x, _float_like(like)))
+        return _scalar_constant(x, like)
     if kind is int:
-        return _variable(_scalar_array(x, like if like is not None else _FLOAT64))
+        return _scalar_constant(x, like, integer=True)
     if isinstance(x, np.ndarray):
         return _variable(x)
     if isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_, complex)):
@@ -311,31 +311,29 @@ def _constant(x: Any, like: np.dtype | None, fn: Function, position: int) -> Var
 
 
 _FLOAT64 = np.dtype(np.float64)
+_scalar_constants: dict[tuple[Any, np.dtype], Variable] = {}
 
 
-def _float_like(dtype: np.dtype | None) -> np.dtype:
-    return dtype if dtype is not None and dtype.kind == "f" else _FLOAT64
+def _scalar_constant(x: float, like: np.dtype | None, integer: bool = False) -> Variable:
+    """The constant Variable for a Python scalar operand, in the dtype of the arrays it meets.
 
-
-_scalar_arrays: dict[tuple[Any, np.dtype], np.ndarray] = {}
-
-
-def _scalar_array(x: float, dtype: np.dtype) -> np.ndarray:
-    """A read-only 0-d array for a Python scalar operand.
-
-    Constants never change, so the arrays are shared: `y * 1.0001` in a loop converts 1.0001
-    once (converting costs about as much as the multiplication itself).
+    Constants never change and need no gradient, so they are shared: `y * 1.0001` in a loop
+    converts 1.0001 once (converting costs about as much as the multiplication), and their
+    arrays are read-only. Floats meeting integer arrays become float64.
     """
-    key = (x, dtype)
-    a = _scalar_arrays.get(key)
-    if a is None:
-        a = np.array(x, dtype)
+    if like is None or (like.kind != "f" and not integer):
+        like = _FLOAT64
+    key = (x, like)
+    v = _scalar_constants.get(key)
+    if v is None:
+        a = np.array(x, like)
         a.flags.writeable = False
+        v = _variable(a)
         if x != 0:  # 0.0 == -0.0 as keys: zeros are not shared
-            if len(_scalar_arrays) >= 4096:
-                _scalar_arrays.clear()
-            _scalar_arrays[key] = a
-    return a
+            if len(_scalar_constants) >= 4096:
+                _scalar_constants.clear()
+            _scalar_constants[key] = v
+    return v
 
 
 def _shapes(xs: Sequence[Variable]) -> str:
@@ -610,7 +608,8 @@ def _backprop(
                     f"{type(f).__name__}.backward returned {len(gxs)} gradient(s) for {len(xs)} "
                     "input(s); it must return one gradient per input (None where there is none)"
                 )
-            if observer is not None:
+            if observer is not None:  # it sees each input's final gradient (None: no gradient)
+                gxs = tuple(_final_grad(f, xs, i, gx, raw) for i, gx in enumerate(gxs))
                 observer(f, gys if len(refs) > 1 else (gy,), gxs)
             for x, gx in zip(xs, gxs):
                 if gx is None or not x.requires_grad:
@@ -641,6 +640,18 @@ def _backprop(
     finally:
         _mode.enabled = previous_mode
     return grads
+
+
+def _final_grad(f: Function, xs: tuple[Variable, ...], i: int, gx: Any, raw: bool) -> Any:
+    """Input ``i``'s gradient as the engine will use it: summed back, cast, None if not needed."""
+    x = xs[i]
+    if gx is None or not x.requires_grad:
+        return None
+    if not raw and not isinstance(gx, Variable):
+        gx = _variable(np.asarray(gx))
+    if gx.shape != x.data.shape:
+        gx = _unbroadcast(f, gx, x.data.shape, i)
+    return gx if gx.dtype == x.data.dtype else gx.astype(x.data.dtype)
 
 
 def _unbroadcast(f: Function, gx: Any, shape: tuple[int, ...], i: int) -> Any:
@@ -725,8 +736,9 @@ def backward(
 
     ``grad_outputs`` weights each output (default: ones), as in ``grad``. ``observer``, if
     given, is called as ``observer(function, upstream_grads, input_grads)`` after every step, in
-    the order the steps run: the hook behind ``compgraph.viz``'s step-by-step traces. The
-    gradients it sees are ndarrays, or Variables with ``create_graph``.
+    the order the steps run: the hook behind ``compgraph.viz``'s step-by-step traces. It sees
+    each input's final gradient (summed back over broadcast axes; None for an input that gets
+    none), as ndarrays, or as Variables with ``create_graph``.
     """
     outs = (outputs,) if isinstance(outputs, Variable) else tuple(outputs)
     gouts = _grad_outputs(grad_outputs, len(outs))
@@ -747,12 +759,14 @@ def grad(
     inputs: Variable | Sequence[Variable],
     grad_outputs: Any = None,
     create_graph: bool = False,
+    *,
+    observer: Observer | None = None,
 ) -> tuple[Variable | None, ...]:
     """The gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``.
 
     Returns one gradient per input (None for an input the outputs don't reach). ``grad_outputs``
     weights each output (default: ones). With ``create_graph`` the result can be differentiated
-    again.
+    again. ``observer`` is told of every step, as in ``backward``.
 
     >>> x = Variable(2.0)
     >>> (gx,) = grad(x ** 3, [x], create_graph=True)
@@ -766,7 +780,7 @@ def grad(
         if not isinstance(x, Variable):
             raise TypeError(f"grad: input {i} is a {type(x).__name__}, expected a Variable")
         _check_differentiable(x, f"grad: input {i}")
-    grads = _backprop(outs, gouts, set(ins), False, create_graph)
+    grads = _backprop(outs, gouts, set(ins), False, create_graph, observer)
     return tuple(None if (g := grads.get(x)) is None else _as_grad(g) for x in ins)
 
 

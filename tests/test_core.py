@@ -499,3 +499,13 @@ def test_observer_sees_every_step_in_execution_order():
     assert gys[0] == 1.0 and gxs[0] == 6.0  # ∂z/∂z = 1, times 2t gives ∂z/∂t = 6
     (_, gys, gxs) = steps[1]
     assert gys[0] == 6.0 and gxs == (6.0, 6.0)  # times 1 gives ∂z/∂x = ∂z/∂y = 2(x + y)
+
+
+def test_observer_sees_gradients_summed_back_to_each_inputs_shape():
+    x, b = Variable(np.ones((2, 3))), Variable(np.zeros(3))
+    c = np.ones((2, 3))  # a constant: no gradient
+    seen = []
+    cg.grad(F.sum(x + b) * c.sum(), [b], observer=lambda f, gys, gxs: seen.append(gxs))
+    add_step = seen[-1]
+    assert add_step[0].shape == (2, 3) and add_step[1].shape == (3,)
+    np.testing.assert_array_equal(add_step[1], [12.0, 12.0, 12.0])

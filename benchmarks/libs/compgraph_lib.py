@@ -1,6 +1,5 @@
 """compgraph."""
 
-
 import compgraph as cg
 import compgraph.functions as F
 from benchmarks import workloads as W

@@ -1,0 +1,298 @@
+"""The ``compgraph`` command (also ``python -m compgraph``): argument parsing only.
+
+``compgraph grad EXPR name=value ... [--draw FILE] [--steps] [--html FILE]`` evaluates an
+expression and prints its value and every partial derivative; with no expression it runs the
+book's apple/orange example. ``compgraph train [...]`` trains a network (by default an MLP on
+generated spiral data). Each subcommand calls the library: ``compgraph.expr`` parses and
+evaluates, ``compgraph.viz`` draws and traces, ``compgraph.training`` trains. Bad input exits
+with status 2 and a message that points at the offending part; a file that cannot be written,
+with status 1; an interrupted training run, with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import numpy as np
+
+import compgraph as cg
+from compgraph.expr import ExpressionError, parse, parse_assignment
+
+#: The seed's example: 2 apples at 100 and 3 oranges at 150, with 10% tax.
+APPLE_ORANGE = "(apple * apple_num + orange * orange_num) * tax"
+APPLE_ORANGE_VALUES = {"apple": 100.0, "apple_num": 2.0, "orange": 150.0, "orange_num": 3.0, "tax": 1.1}
+_OUTPUT_NAMES = ("z", "f", "y", "out")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _number(v: Any) -> str:
+    from compgraph.viz.format import format_number
+
+    return format_number(v, 12)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="compgraph",
+        description="Backpropagation over computational graphs, shown step by step.",
+    )
+    parser.add_argument("--version", action="version", version=f"compgraph {cg.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    grad = commands.add_parser(
+        "grad",
+        help="evaluate an expression and print every partial derivative",
+        description="Evaluate EXPR at the given values and print its value and its partial derivative "
+        "with respect to every name, computed by backpropagation. Without EXPR: the book's "
+        f"apple/orange example, price = {APPLE_ORANGE}.",
+        epilog="EXPR uses numbers, names, + - * / ** (also × ÷ −), parentheses and exp log sin cos "
+        "tanh sqrt sigmoid relu. Quote it for the shell: compgraph grad '(x + y)**2' x=1 y=2. "
+        "Exit status: 0 done, 2 bad input, 1 a file could not be written.",
+    )
+    grad.add_argument("expression", nargs="?", metavar="EXPR", help="the expression, e.g. '(x + y)**2'")
+    grad.add_argument("values", nargs="*", metavar="name=value", help="a value for each name, e.g. x=1")
+    grad.add_argument("--draw", metavar="FILE", help="draw the graph into FILE (.svg .png .pdf .dot .html)")
+    grad.add_argument("--steps", action="store_true", help="print the backward pass step by step")
+    grad.add_argument("--html", metavar="FILE", help="write a page that steps through the backward pass")
+    grad.add_argument(
+        "--engine",
+        choices=("auto", "dot", "builtin"),
+        default="auto",
+        help="layout for --draw: Graphviz's dot, the built-in one, or dot when installed (default)",
+    )
+    grad.set_defaults(run=run_grad)
+
+    from compgraph.training import DATASETS, MNIST_SPLITS, MODELS, OPTIMIZERS
+
+    train = commands.add_parser(
+        "train",
+        help="train a network (default: an MLP on generated spiral data, nothing to download)",
+        description="Train one of the built-in recipes with a progress bar per epoch, save the weights "
+        "after every epoch (safetensors) and plot the curves; options left out take the recipe's "
+        "defaults (or, with --resume, the values the run was started with). Ctrl-C stops cleanly "
+        "and keeps the last saved epoch.",
+        epilog="Recipes: spiral+mlp (Adam 0.01, batch 30, 20 epochs), mnist+mlp (784-100-10, SGD 0.1, "
+        "batch 100, 20 epochs), mnist+cnn (the book's SimpleConvNet, Adam 0.001, batch 100, 10 epochs). "
+        "Exit status: 0 done, 2 bad input, 1 failed, 130 interrupted.",
+    )
+    train.add_argument("--data", choices=DATASETS, help="spiral (generated, the default) or mnist")
+    train.add_argument("--data-dir", metavar="DIR", help="the MNIST IDX files (default: the download cache)")
+    train.add_argument("--mnist-split", choices=MNIST_SPLITS, help="which MNIST files to train and test on")
+    train.add_argument("--no-download", action="store_true", help="fail instead of downloading MNIST")
+    train.add_argument("--model", choices=MODELS, help="mlp or cnn (the book's SimpleConvNet, MNIST only)")
+    train.add_argument("--hidden", type=_sizes, metavar="N,N", help="the MLP's hidden sizes, e.g. 64,64")
+    train.add_argument("--epochs", type=_positive, metavar="N", help="epochs in total (also when resuming)")
+    train.add_argument("--batch-size", type=_positive, metavar="N")
+    train.add_argument("--lr", type=_positive_float, metavar="X", help="learning rate")
+    train.add_argument("--optimizer", choices=tuple(OPTIMIZERS))
+    train.add_argument("--seed", type=int, metavar="N", help="initial weights and batch order (default 0)")
+    train.add_argument("--save", metavar="FILE", help="weights file (default: <data>-<model>.safetensors)")
+    train.add_argument("--no-save", action="store_true", help="do not save weights")
+    train.add_argument("--plot", metavar="FILE", help="PNG of the curves (default: <data>-<model>.png)")
+    train.add_argument("--no-plot", action="store_true", help="do not plot")
+    train.add_argument("--resume", metavar="FILE", help="continue from weights saved by an earlier run")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=run_train)
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(_positive(part) for part in text.split(","))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"expected sizes like 64,64, got {text!r}") from None
+    return sizes
+
+
+def run_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """The ``train`` subcommand: the options become a TrainConfig for ``compgraph.training.train``."""
+    from compgraph.training import AUTO, TrainConfig, train
+
+    config = TrainConfig(
+        data=args.data,
+        data_dir=args.data_dir,
+        model=args.model,
+        hidden=args.hidden,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        save=None if args.no_save else (args.save or AUTO),
+        plot=None if args.no_plot else (args.plot or AUTO),
+        resume=args.resume,
+        mnist_split=args.mnist_split,
+        download=not args.no_download,
+        progress=not args.quiet,
+    )
+    try:
+        result = train(config, out=out, err=err)
+    except ValueError as exc:  # a bad option, a corrupt file, a checkpoint that does not fit
+        print(f"compgraph train: error: {exc}", file=err)
+        return EXIT_USAGE
+    except FileNotFoundError as exc:
+        hint = "\n(point --data-dir at the IDX files, or leave out --no-download to fetch them)"
+        print(f"compgraph train: error: {exc}{hint if args.data == 'mnist' else ''}", file=err)
+        return EXIT_FAILED
+    except (OSError, ImportError) as exc:  # an unwritable file, a failed download, a missing extra
+        print(f"compgraph train: error: {exc}", file=err)
+        return EXIT_FAILED
+    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+
+
+_OPTIONS_WITH_VALUES = ("--draw", "--html", "--engine")
+
+
+def _protect_leading_minus(argv: list[str]) -> list[str]:
+    """Let an expression start with a minus sign: argparse would read '-x + 1' as an option.
+
+    An argument starting with a minus that does not look like an option (-h, --steps,
+    --draw=FILE, not the value of an option) gets a leading space, which argparse takes as a
+    positional and the expression parser skips.
+    """
+    out = []
+    for i, arg in enumerate(argv):
+        after_option = i > 0 and argv[i - 1] in _OPTIONS_WITH_VALUES
+        option_like = arg in ("-h", "--") or re.match(r"--[A-Za-z][\w-]*(=.*)?$", arg) is not None
+        if arg.startswith("-") and not option_like and not after_option:
+            arg = " " + arg
+        out.append(arg)
+    return out
+
+
+def _error(stream: TextIO, message: str) -> None:
+    print(f"compgraph grad: error: {message}", file=stream)
+
+
+def run_grad(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """The ``grad`` subcommand."""
+    if args.expression is None:
+        source, given, output = APPLE_ORANGE, dict(APPLE_ORANGE_VALUES), "price"
+        print("The apple/orange example (Deep Learning from Scratch, ch. 5):", file=out)
+        print(f"price = {source}", file=out)
+        print("with " + ", ".join(f"{k} = {_number(v)}" for k, v in given.items()), file=out)
+        print(file=out)
+    else:
+        source = args.expression
+        given = {}
+        for text in args.values:
+            try:
+                name, value = parse_assignment(text.strip())
+            except ExpressionError as exc:
+                _error(err, str(exc))
+                return EXIT_USAGE
+            if name in given:
+                _error(err, f"{name} is given twice")
+                return EXIT_USAGE
+            given[name] = value
+        output = ""
+    try:
+        expression = parse(source)
+    except ExpressionError as exc:
+        hint = ""
+        if "=" in source and source.count("=") == 1 and source.split("=")[0].strip().isidentifier():
+            hint = "\n(that looks like a value: give the expression first, e.g. compgraph grad 'x**2' x=3)"
+        _error(err, str(exc) + hint)
+        return EXIT_USAGE
+    for name in given:
+        if name not in expression.names:
+            print(
+                f"compgraph grad: warning: {name}={_number(given[name])} is not used by the expression",
+                file=err,
+            )
+    output = output or next(
+        n for n in (*_OUTPUT_NAMES, *(f"out{k}" for k in range(1, 1000))) if n not in expression.names
+    )
+    variables = {name: cg.Variable(given[name], name=name) for name in expression.names if name in given}
+    with np.errstate(all="ignore"):
+        try:
+            y = expression.evaluate(variables)
+        except ExpressionError as exc:
+            _error(err, str(exc) + "\n(give it a value, e.g. " + exc.source[exc.start : exc.end] + "=1)")
+            return EXIT_USAGE
+        y.name = output
+        print(f"{output} = {_number(y.item())}", file=out)
+        leaves = [variables[name] for name in expression.names]
+        if leaves:
+            grads = cg.grad(y, leaves)
+            for name, g in zip(expression.names, grads):
+                print(f"∂{output}/∂{name} = {_number(0.0 if g is None else g.item())}", file=out)
+        else:
+            print("(no names: nothing to differentiate)", file=out)
+        return _extras(args, y, out, err)
+
+
+def _extras(args: argparse.Namespace, y: cg.Variable, out: TextIO, err: TextIO) -> int:
+    """--steps, --draw and --html, after the results are printed (a failure loses nothing)."""
+    from compgraph import viz
+
+    if args.steps:
+        print(file=out)
+        print(viz.trace(y).table(), end="", file=out)
+    status = EXIT_OK
+    for path, write in (
+        (args.draw, lambda p: viz.render(y, path=p, engine=args.engine)),
+        (args.html, lambda p: viz.to_html(y, path=p)),
+    ):
+        if path is None:
+            continue
+        try:
+            write(path)
+        except ValueError as exc:  # an unknown suffix, or PNG/PDF with the built-in layout
+            _error(err, str(exc))
+            return EXIT_USAGE
+        except (ImportError, RuntimeError, OSError) as exc:
+            _error(err, f"could not write {path}: {exc}")
+            status = EXIT_FAILED
+        else:
+            print(f"wrote {path}", file=err)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out, err = sys.stdout, sys.stderr
+    for stream in (out, err):  # print ∂ even where the terminal's encoding lacks it
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            "∂×".encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(errors="backslashreplace")
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(_protect_leading_minus(argv))
+        # argparse stops filling positionals at the first option: `grad EXPR --steps x=1`
+        # leaves x=1 over; it belongs to the values
+        if extra and args.command == "grad" and not any(e.startswith("-") for e in extra):
+            args.values.extend(extra)
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:  # argparse has printed its message (or --help)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return args.run(args, out, err)
+    except BrokenPipeError:  # `compgraph grad --steps | head`: the reader has gone
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())  # so that Python's final flush does not fail again
+        return EXIT_FAILED

@@ -1,0 +1,102 @@
+"""See the graph: drawings with values and gradients, and the backward pass step by step.
+
+>>> import compgraph as cg
+>>> from compgraph import viz
+>>> x, y = cg.Variable(1.0, name="x"), cg.Variable(2.0, name="y")
+>>> z = (x + y) ** 2
+>>> z.name = "z"
+>>> path = viz.render(z, path="z.svg")      # doctest: +SKIP
+>>> print(viz.trace(z))                     # doctest: +SKIP
+
+- ``to_dot(*outputs)``: Graphviz DOT text. ``draw(*outputs)``: a ``Drawing`` that shows
+  inline in Jupyter and has ``.source`` (DOT), ``.svg()`` and ``.save(path)``.
+  ``render(*outputs, path=...)``: write SVG, PNG, PDF, DOT or HTML, by the path's suffix.
+- ``trace(*outputs)``: the backward pass, recorded step by step; ``print`` it for a table.
+- ``to_html(*outputs, path=...)``: one self-contained page that steps through it.
+
+Gradients are computed for the drawing by a backward pass from the outputs (seeded with
+ones, like ``y.backward()``): no ``.grad`` changes and no ``retain_grad`` is needed. SVG and
+HTML need nothing beyond NumPy; PNG and PDF need Graphviz (``pip install 'compgraph[viz]'``
+and the ``dot`` program from your system's packages).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from compgraph.core import Variable
+from compgraph.viz.collapse import COLLAPSE
+from compgraph.viz.drawing import Drawing, draw, graphviz_available
+from compgraph.viz.format import EXPLODING, VANISHING
+from compgraph.viz.html import to_html
+from compgraph.viz.tracing import Step, Trace, trace
+
+
+def to_dot(
+    *outputs: Variable,
+    values: bool = True,
+    grads: bool = True,
+    names: bool = False,
+    max_depth: int | None = None,
+    collapse: int | None = COLLAPSE,
+    vanishing: float | None = VANISHING,
+    exploding: float | None = EXPLODING,
+    grad_outputs: Any = None,
+) -> str:
+    """Graphviz DOT text for the graph behind ``outputs``, laid out left to right.
+
+    Functions are circles labelled with their operation (× + − ÷ **2 exp matmul …; a Function
+    with a ``label`` string attribute shows that). Each edge carries the forward value and,
+    under it in red, the gradient flowing back along it (arrays: shape, dtype, mean [min, max]).
+
+    - ``values``/``grads``: show the forward values / run a backward pass and show gradients.
+    - ``names``: prefix each value with its variable's name (``t = 200``).
+    - ``max_depth``: draw only functions at most this many steps from an output (0: the last
+      one); the values coming from further back start from a ``⋯ name`` node.
+    - ``collapse``: draw a run of at least this many functions repeating one pattern along a
+      chain as a single node (``tanh ×998``); 0 or None draws every function.
+    - ``vanishing``/``exploding``: gradients whose largest magnitude is ≤ ``vanishing``
+      (default 1e-6, zeros included) or ≥ ``exploding`` (default 1e6) are marked ▼ / ▲;
+      NaN and Inf are marked ⚠ (values too). None switches a check off.
+    - ``grad_outputs``: weights for the outputs' gradients (default: ones).
+
+    >>> x = Variable(3.0, name="x")
+    >>> "×" in to_dot(x * x)
+    True
+    """
+    return draw(
+        *outputs,
+        values=values,
+        grads=grads,
+        names=names,
+        max_depth=max_depth,
+        collapse=collapse,
+        vanishing=vanishing,
+        exploding=exploding,
+        grad_outputs=grad_outputs,
+    ).source
+
+
+def render(*outputs: Variable, path: str | os.PathLike[str], engine: str = "auto", **options: Any) -> Path:
+    """Draw the graph behind ``outputs`` into ``path``; its suffix picks the format.
+
+    .svg, .png, .pdf (through Graphviz when installed; SVG falls back to the built-in layout,
+    PNG and PDF need Graphviz), .dot/.gv (DOT text), .html (the step-by-step page). Options
+    as for ``to_dot``; ``engine`` is "auto", "dot" or "builtin". Returns the path written.
+    """
+    return draw(*outputs, engine=engine, **options).save(path)
+
+
+__all__ = [
+    "Drawing",
+    "Step",
+    "Trace",
+    "draw",
+    "graphviz_available",
+    "render",
+    "to_dot",
+    "to_html",
+    "trace",
+]

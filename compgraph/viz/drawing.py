@@ -1,0 +1,151 @@
+"""Drawings as DOT, SVG, PNG, PDF or HTML: through Graphviz when installed, else built in.
+
+SVG and HTML always work: without Graphviz's ``dot`` program (or its Python package) they
+use the built-in layered layout. PNG and PDF need Graphviz.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from compgraph.core import Variable
+from compgraph.viz import graph as graph_mod
+from compgraph.viz import walk as walk_mod
+from compgraph.viz.collapse import COLLAPSE
+from compgraph.viz.dot import dot_source
+from compgraph.viz.graph import Graph
+from compgraph.viz.svg import svg_source
+from compgraph.viz.walk import Backward, Walk
+
+ENGINES = ("auto", "dot", "builtin")
+FORMATS = {
+    ".svg": "svg",
+    ".png": "png",
+    ".pdf": "pdf",
+    ".dot": "dot",
+    ".gv": "dot",
+    ".html": "html",
+    ".htm": "html",
+}
+
+INSTALL_GRAPHVIZ = (
+    "Install Graphviz's `dot` program with `sudo apt install graphviz` (Debian, Ubuntu), "
+    "`brew install graphviz` (macOS) or `conda install -c conda-forge graphviz`, and its Python "
+    "package with `pip install 'compgraph[viz]'`. SVG and HTML need neither: save to a .svg or "
+    ".html path to use the built-in layout."
+)
+
+
+def graphviz_available() -> bool:
+    """Whether both the ``graphviz`` Python package and the ``dot`` program are installed."""
+    return importlib.util.find_spec("graphviz") is not None and shutil.which("dot") is not None
+
+
+def pipe(source: str, fmt: str) -> bytes:
+    """Run ``dot`` on DOT ``source``, returning the ``fmt`` output (svg, png, pdf)."""
+    try:
+        import graphviz
+    except ImportError as exc:
+        raise ImportError(
+            f"writing {fmt.upper()} through Graphviz needs the `graphviz` Python package. " + INSTALL_GRAPHVIZ
+        ) from exc
+    if shutil.which("dot") is None:
+        raise RuntimeError(
+            f"writing {fmt.upper()} needs Graphviz's `dot` program, which is not on PATH. " + INSTALL_GRAPHVIZ
+        )
+    try:
+        return graphviz.Source(source).pipe(format=fmt)
+    except graphviz.ExecutableNotFound as exc:  # found on PATH but could not be run
+        raise RuntimeError(f"Graphviz's `dot` program could not be run: {exc}. " + INSTALL_GRAPHVIZ) from exc
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise ValueError(f"compgraph.viz: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+
+
+class Drawing:
+    """A drawing of a graph. ``.source`` is its DOT text, ``.svg()`` its SVG, ``.save(path)``
+    writes a file; in Jupyter it shows inline.
+
+    ``engine`` picks the layout: ``"dot"`` (Graphviz), ``"builtin"``, or ``"auto"`` (Graphviz
+    when installed, else built in).
+    """
+
+    def __init__(
+        self, graph: Graph, walk: Walk, record: Backward | None, options: dict[str, Any], engine: str = "auto"
+    ):
+        _check_engine(engine)
+        self.graph = graph
+        self.engine = engine
+        self._walk = walk
+        self._record = record
+        self._options = options
+
+    @property
+    def source(self) -> str:
+        """The DOT text."""
+        return dot_source(self.graph)
+
+    def _use_dot(self, engine: str | None) -> bool:
+        engine = engine or self.engine
+        _check_engine(engine)
+        return engine == "dot" or (engine == "auto" and graphviz_available())
+
+    def svg(self, engine: str | None = None) -> str:
+        """The drawing as SVG text."""
+        if self._use_dot(engine):
+            return pipe(self.source, "svg").decode("utf-8")
+        return svg_source(self.graph)
+
+    def _repr_svg_(self) -> str:
+        return self.svg()
+
+    def save(self, path: str | os.PathLike[str], engine: str | None = None) -> Path:
+        """Write the drawing; the suffix picks the format: .svg .png .pdf .dot/.gv .html.
+
+        The file is written only once its content is ready, so a failure leaves no half file.
+        """
+        path = Path(path)
+        fmt = FORMATS.get(path.suffix.lower())
+        if fmt is None:
+            raise ValueError(
+                f"compgraph.viz: cannot tell the format of {str(path)!r} from its suffix; use one of "
+                f"{', '.join(FORMATS)}"
+            )
+        if fmt == "dot":
+            data = self.source.encode("utf-8")
+        elif fmt == "svg":
+            data = self.svg(engine).encode("utf-8")
+        elif fmt == "html":
+            from compgraph.viz.html import page
+
+            data = page(self._walk, self._record, self._options).encode("utf-8")
+        else:
+            if (engine or self.engine) == "builtin":
+                raise ValueError(
+                    f"compgraph.viz: the built-in layout writes SVG and HTML only; {fmt.upper()} needs "
+                    "Graphviz (engine='dot' or 'auto'). " + INSTALL_GRAPHVIZ
+                )
+            data = pipe(self.source, fmt)
+        path.write_bytes(data)
+        return path
+
+    def __repr__(self) -> str:
+        return f"<Drawing: {len(self.graph.nodes)} nodes, {len(self.graph.edges)} edges>"
+
+
+def draw(*outputs: Variable, engine: str = "auto", **options: Any) -> Drawing:
+    """A drawing of the graph behind ``outputs``; options as for ``to_dot``."""
+    _check_engine(engine)
+    grads = options.pop("grads", True)
+    grad_outputs = options.pop("grad_outputs", None)
+    graph_mod._check_options(options.get("max_depth"), options.get("collapse", COLLAPSE))
+    w = walk_mod.walk(outputs)
+    record = walk_mod.record_backward(w, grad_outputs) if grads else None
+    graph = graph_mod.model(w, record, **options)
+    return Drawing(graph, w, record, options, engine)

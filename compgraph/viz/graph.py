@@ -1,0 +1,351 @@
+"""The graph behind some outputs as plain nodes and edges: what every renderer draws.
+
+Pictures follow the note that teaches backprop: functions are nodes labelled with their
+operation (×, +, **2), values flow along the edges, each edge labelled with the forward value
+and, under it, the gradient that flows back along it. A variable used in several places
+splits at a small branch point: the edge into the point carries its total gradient, the edges
+out of it the parts that add up to it. Leaf inputs start from their name, constants show
+their value, and every output ends in its name.
+
+Gradients come from a backward pass run for the drawing (seeded with ones, like
+``y.backward()``): no ``.grad`` changes, and no ``retain_grad`` is needed to see the
+gradients of intermediate values. Everything here is iterative: graphs of any depth work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from compgraph.core import Function, Variable
+from compgraph.viz import format as fmt
+from compgraph.viz.collapse import COLLAPSE, blocks, chain_label, chain_title
+from compgraph.viz.symbols import label
+from compgraph.viz.walk import Backward, Walk, record_backward, walk
+
+
+@dataclass
+class Node:
+    """A node: ``kind`` is op, chain (a collapsed run), leaf, const, cut, output or branch."""
+
+    id: str
+    kind: str
+    label: str
+    title: str = ""
+    flags: tuple[str, ...] = ()
+
+
+@dataclass
+class Edge:
+    """A value flowing from ``source`` to ``target``, with the gradient flowing back."""
+
+    id: str
+    source: str
+    target: str
+    name: str  # the variable's name
+    value: str | None  # the forward value as text (None: not shown)
+    grad: str | None  # the gradient along this edge as text (None: none or not shown)
+    value_flags: tuple[str, ...] = ()
+    grad_flags: tuple[str, ...] = ()
+    step: int | None = None  # the backward step that computed ``grad`` (0: the seed)
+    named: bool = False  # an intermediate value: its name is shown nowhere else
+
+
+@dataclass
+class Graph:
+    """Nodes and edges in drawing order, and what to say in the legend."""
+
+    nodes: list[Node]
+    edges: list[Edge]
+    show_names: bool = False
+    legend: list[str] = field(default_factory=list)  # flags that occur, in a fixed order
+    has_grads: bool = False
+    function_nodes: dict[Function, str] = field(default_factory=dict)
+    vanishing: float | None = fmt.VANISHING
+    exploding: float | None = fmt.EXPLODING
+
+
+def _check_options(max_depth: Any, collapse: Any) -> None:
+    if max_depth is not None:
+        if not isinstance(max_depth, int) or isinstance(max_depth, bool):
+            raise TypeError(
+                f"compgraph.viz: max_depth must be an int or None, got {type(max_depth).__name__}"
+            )
+        if max_depth < 0:
+            raise ValueError(
+                f"compgraph.viz: max_depth must be >= 0 (0 draws the last function), got {max_depth}"
+            )
+    if collapse is not None:
+        if not isinstance(collapse, int) or isinstance(collapse, bool):
+            raise TypeError(f"compgraph.viz: collapse must be an int or None, got {type(collapse).__name__}")
+        if collapse != 0 and collapse < 2:
+            raise ValueError(
+                f"compgraph.viz: collapse must be >= 2 (the shortest run drawn as one node) or 0/None "
+                f"to draw every function, got {collapse}"
+            )
+
+
+def build(
+    outputs: Sequence[Variable],
+    *,
+    values: bool = True,
+    grads: bool = True,
+    names: bool = False,
+    max_depth: int | None = None,
+    collapse: int | None = COLLAPSE,
+    vanishing: float | None = fmt.VANISHING,
+    exploding: float | None = fmt.EXPLODING,
+    grad_outputs: Any = None,
+) -> Graph:
+    """The model of the graph behind ``outputs``; see ``compgraph.viz.to_dot`` for the options."""
+    _check_options(max_depth, collapse)
+    w = walk(outputs)
+    record = record_backward(w, grad_outputs) if grads else None
+    return model(
+        w,
+        record,
+        values=values,
+        names=names,
+        max_depth=max_depth,
+        collapse=collapse,
+        vanishing=vanishing,
+        exploding=exploding,
+    )
+
+
+def model(
+    w: Walk,
+    record: Backward | None,
+    *,
+    values: bool = True,
+    names: bool = False,
+    max_depth: int | None = None,
+    collapse: int | None = COLLAPSE,
+    vanishing: float | None = fmt.VANISHING,
+    exploding: float | None = fmt.EXPLODING,
+) -> Graph:
+    """The drawing model of a walked graph and its recorded backward pass (or None)."""
+    _check_options(max_depth, collapse)
+    return _Builder(w, record, values, names, max_depth, collapse or 0, vanishing, exploding).build()
+
+
+class _Builder:
+    """Builds one Graph: nodes in the order values are computed, then the edges."""
+
+    def __init__(
+        self,
+        w: Walk,
+        record: Backward | None,
+        values: bool,
+        names: bool,
+        max_depth: int | None,
+        collapse: int,
+        vanishing: float | None,
+        exploding: float | None,
+    ):
+        self.w = w
+        self.record = record
+        self.values = values
+        self.collapse = collapse
+        self.graph = Graph([], [], show_names=names, has_grads=record is not None)
+        self.graph.vanishing, self.graph.exploding = vanishing, exploding
+        self.included = [f for f in w.functions if max_depth is None or w.depth[f] <= max_depth]
+        self.included_set = set(self.included)
+        self.output_set = set(w.outputs)
+        self.flags_seen: set[str] = set()
+        self.var_nodes: dict[Variable, str] = {}
+
+    def node(self, node_id: str) -> Node:
+        return self.graph.nodes[int(node_id[1:])]  # ids are "n" and the position
+
+    def add_node(self, kind: str, text: str, title: str = "", flags: tuple[str, ...] = ()) -> str:
+        node = Node(f"n{len(self.graph.nodes)}", kind, text, title, flags)
+        self.graph.nodes.append(node)
+        self.flags_seen.update(flags)
+        return node.id
+
+    def source(self, v: Variable) -> str:
+        """The node a variable flows out of: its function's, or a leaf, constant or cut node."""
+        c = v.creator
+        if c is not None and c in self.included_set:
+            return self.graph.function_nodes[c]
+        node = self.var_nodes.get(v)
+        if node is None:
+            name = self.w.names[v]
+            if c is not None:
+                node = self.add_node(
+                    "cut", f"⋯ {name}", f"{name}: how it was computed is not drawn (max_depth)"
+                )
+            elif v.requires_grad:
+                node = self.add_node("leaf", name, name)
+            else:
+                text = fmt.format_array(v.data)
+                node = self.add_node("const", text, f"constant {text}", fmt.value_flags(v.data))
+            self.var_nodes[v] = node
+        return node
+
+    def build(self) -> Graph:
+        w, graph = self.w, self.graph
+        consumers: dict[Variable, list[tuple[Function, int]]] = {}
+        for f in self.included:
+            for i, x in enumerate(f.inputs):
+                consumers.setdefault(x, []).append((f, i))
+        runs = blocks(self.included, consumers, self.output_set, self.collapse) if self.collapse else []
+        block_of: dict[Function, list[Function]] = {}
+        for block in runs:
+            for f in block:
+                block_of[f] = block
+
+        # nodes, in the order values are computed
+        units: list[Function | list[Function]] = []
+        for f in self.included:
+            block = block_of.get(f)
+            if block is not None and block[0] is not f:
+                continue
+            members = block if block is not None else [f]
+            for g in members:
+                for x in g.inputs:
+                    outside = x.creator is None or x.creator not in self.included_set
+                    if outside and (block is None or x.requires_grad):
+                        self.source(x)
+            if block is None:
+                node = self.add_node("op", label(f), _title(f, w.names))
+            else:
+                node = self.add_node("chain", chain_label(block), chain_title(block, w.names))
+            for g in members:
+                graph.function_nodes[g] = node
+            units.append(block if block is not None else f)
+
+        # where each variable goes, with the gradient that comes back from there
+        targets: dict[Variable, list[tuple[str, np.ndarray | None, int | None]]] = {}
+        for unit in units:
+            if isinstance(unit, list):
+                self.block_inputs(unit, targets)
+            else:
+                node = graph.function_nodes[unit]
+                step = self.step(unit)
+                for i, x in enumerate(unit.inputs):
+                    targets.setdefault(x, []).append((node, self.contribution(unit, i), step))
+        for y in w.outputs:
+            if y.creator is None:
+                continue
+            seed = self.record.seeds.get(y) if self.record is not None else None
+            node = self.add_node("output", w.names[y], w.names[y])
+            targets.setdefault(y, []).append((node, seed, 0 if seed is not None else None))
+        for y in w.outputs:  # an output that is a leaf is drawn on its own, with its value
+            if y.creator is None and y not in targets:
+                n = self.node(self.source(y))
+                if n.kind == "leaf":
+                    n.label = f"{n.label} = {fmt.format_array(y.data)}"
+
+        for v in w.variables:
+            outs = targets.get(v)
+            if outs:
+                self.edges_of(v, outs)
+        graph.legend = [
+            flag
+            for flag in (fmt.NONFINITE, fmt.VANISHING_FLAG, fmt.EXPLODING_FLAG)
+            if flag in self.flags_seen
+        ]
+        return graph
+
+    def step(self, f: Function) -> int | None:
+        return None if self.record is None else self.record.steps.get(f)
+
+    def contribution(self, f: Function, i: int) -> np.ndarray | None:
+        return None if self.record is None else self.record.contribution(f, i)
+
+    def block_inputs(self, block: list[Function], targets: dict) -> None:
+        """A collapsed run's inputs from outside it, one edge per variable, gradients summed."""
+        node = self.graph.function_nodes[block[0]]
+        members = set(block)
+        merged: dict[Variable, list] = {}
+        for f in block:
+            step = self.step(f)
+            for i, x in enumerate(f.inputs):
+                if x.creator in members or (x.creator is None and not x.requires_grad):
+                    continue  # links inside the run, and constants, are not drawn
+                g = self.contribution(f, i)
+                entry = merged.get(x)
+                if entry is None:
+                    merged[x] = [g, step]
+                else:
+                    entry[0] = _add(entry[0], g)
+                    entry[1] = _later(entry[1], step)
+        for x, (g, step) in merged.items():
+            targets.setdefault(x, []).append((node, g, step))
+
+    def edges_of(self, v: Variable, outs: list[tuple[str, np.ndarray | None, int | None]]) -> None:
+        source = self.source(v)
+        name = self.w.names[v]
+        is_const = v.creator is None and not v.requires_grad
+        value = None if is_const or not self.values else fmt.format_array(v.data)
+        vflags = fmt.value_flags(v.data)
+        if vflags and v.creator in self.included_set:  # the function that made a NaN or Inf
+            self.node(self.graph.function_nodes[v.creator]).flags = vflags
+            self.flags_seen.update(vflags)
+        if value is None:
+            vflags = ()
+        # the names of leaves, outputs and cut values stand at their nodes; others are nowhere
+        named = v.creator in self.included_set and v not in self.output_set
+        if len(outs) == 1:
+            target, g, step = outs[0]
+            self.add_edge(source, target, name, g, step, value=value, value_flags=vflags, named=named)
+            return
+        total, last = None, None
+        for _, g, step in outs:
+            total = _add(total, g)
+            last = _later(last, step)
+        point = self.add_node("branch", "", f"{name} is used {len(outs)} times: its gradients add up")
+        self.add_edge(source, point, name, total, last, value=value, value_flags=vflags, named=named)
+        for target, g, step in outs:
+            self.add_edge(point, target, name, g, step)
+
+    def add_edge(
+        self,
+        source: str,
+        target: str,
+        name: str,
+        g: np.ndarray | None,
+        step: int | None,
+        value: str | None = None,
+        value_flags: tuple[str, ...] = (),
+        named: bool = False,
+    ) -> None:
+        """Add an edge with gradient ``g`` (None: no gradient), marking flagged values."""
+        graph = self.graph
+        edge = Edge(f"e{len(graph.edges)}", source, target, name, value, None, value_flags, named=named)
+        if g is not None:
+            edge.grad_flags = fmt.grad_flags(g, graph.vanishing, graph.exploding)
+            edge.grad = fmt.marked(fmt.format_array(g), edge.grad_flags)
+            edge.step = step
+        if value is not None:
+            edge.value = fmt.marked(value, value_flags)
+        self.flags_seen.update(edge.value_flags)
+        self.flags_seen.update(edge.grad_flags)
+        graph.edges.append(edge)
+
+
+def _add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _later(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+def _title(f: Function, names: dict[Variable, str]) -> str:
+    outs = [names.get(y, "?") for y in (ref() for ref in f.outputs) if y is not None]
+    ins = ", ".join(names.get(x, "?") for x in f.inputs)
+    return f"{type(f).__name__}({ins}) → {', '.join(outs) or '(unused)'}"

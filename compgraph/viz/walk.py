@@ -1,0 +1,226 @@
+"""Walking a graph from its outputs, naming its values, and recording one backward pass.
+
+Everything the renderers and the trace share: which functions and variables lie behind some
+outputs (found without recursion, so graphs of any depth work), a stable name for each value
+(the user's, or t, t1, … in the order they were computed), and what each function received
+and sent back during a backward pass run by the engine itself.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import compgraph as cg
+from compgraph.core import Function, Variable
+from compgraph.functions.shape import sum_to_array
+from compgraph.viz import format as fmt
+
+
+@dataclass
+class Walk:
+    """Everything reachable from some outputs, found without recursion."""
+
+    outputs: tuple[Variable, ...]
+    functions: list[Function]  # in an order that computes inputs first
+    depth: dict[Function, int]  # fewest functions between it and an output (0: an output's creator)
+    variables: list[Variable]  # in the order they are computed; leaves where first used
+    names: dict[Variable, str]
+
+
+def walk(outputs: Sequence[Variable]) -> Walk:
+    """Find every function and variable behind ``outputs``, and how far each function is from them."""
+    outs: list[Variable] = []
+    for i, y in enumerate(outputs):
+        if not isinstance(y, Variable):
+            raise TypeError(
+                f"compgraph.viz: output {i} is a {type(y).__name__}; pass the Variables to draw, "
+                "e.g. viz.to_dot(loss)"
+            )
+        if all(y is not o for o in outs):
+            outs.append(y)
+    depth: dict[Function, int] = {}
+    queue: deque[Function] = deque()
+    for y in outs:
+        f = y.creator
+        if f is not None and f not in depth:
+            depth[f] = 0
+            queue.append(f)
+    while queue:
+        f = queue.popleft()
+        for x in f.inputs:
+            c = x.creator
+            if c is not None and c not in depth:
+                depth[c] = depth[f] + 1
+                queue.append(c)
+    functions = _postorder([y.creator for y in outs if y.creator is not None])
+    seen: set[Variable] = set()
+    variables: list[Variable] = []
+    for f in functions:
+        for x in f.inputs:
+            if x not in seen:
+                seen.add(x)
+                variables.append(x)
+        for ref in f.outputs:
+            y = ref()
+            if y is not None and y not in seen:
+                seen.add(y)
+                variables.append(y)
+    for y in outs:
+        if y not in seen:
+            seen.add(y)
+            variables.append(y)
+    return Walk(tuple(outs), functions, depth, variables, _names(variables, outs))
+
+
+def _postorder(roots: list[Function]) -> list[Function]:
+    """Every function behind ``roots``, each after the functions computing its inputs.
+
+    Depth first, inputs left to right, as Python evaluates an expression: the order in which
+    the values were most likely computed, which makes the made-up names (t, t1, …) read in
+    order. An explicit stack replaces recursion.
+    """
+    order: list[Function] = []
+    visited: set[Function] = set()
+    for root in roots:
+        if root in visited:
+            continue
+        visited.add(root)
+        stack = [(root, iter(root.inputs))]
+        while stack:
+            f, inputs = stack[-1]
+            for x in inputs:
+                c = x.creator
+                if c is not None and c not in visited:
+                    visited.add(c)
+                    stack.append((c, iter(c.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(f)
+    return order
+
+
+def _names(variables: list[Variable], outputs: list[Variable]) -> dict[Variable, str]:
+    """Every variable's name: its own, or a stable one made up in the order of computation.
+
+    Outputs become z, z1, …; other computed values t, t1, …; unnamed leaves v, v1, …; scalar
+    constants their value and array constants c, c1, …. A name used twice gets primes (x′).
+    """
+    used = {v.name for v in variables if v.name}
+    counters: dict[str, int] = {}
+    taken: dict[str, int] = {}
+    output_set = set(outputs)
+    names: dict[Variable, str] = {}
+
+    def fresh(prefix: str) -> str:
+        k = counters.get(prefix, 0)
+        while True:
+            candidate = prefix if k == 0 else f"{prefix}{k}"
+            k += 1
+            if candidate not in used:
+                counters[prefix] = k
+                used.add(candidate)
+                return candidate
+
+    for v in variables:
+        if v.name:
+            n = taken.get(v.name, 0)
+            taken[v.name] = n + 1
+            names[v] = v.name + "′" * n
+        elif v in output_set:
+            names[v] = fresh("z")
+        elif v.creator is not None:
+            names[v] = fresh("t")
+        elif v.requires_grad:
+            names[v] = fresh("v")
+        elif v.data.ndim == 0:
+            names[v] = fmt.format_array(v.data)
+        else:
+            names[v] = fresh("c")
+    return names
+
+
+@dataclass
+class Backward:
+    """What each function received and returned during one backward pass, in order."""
+
+    order: list[Function] = field(default_factory=list)  # step k (from 1) ran order[k - 1]
+    upstream: dict[Function, tuple[np.ndarray, ...]] = field(default_factory=dict)
+    downstream: dict[Function, tuple[np.ndarray | None, ...]] = field(default_factory=dict)
+    seeds: dict[Variable, np.ndarray] = field(default_factory=dict)  # per output (step 0)
+    steps: dict[Function, int] = field(default_factory=dict)
+
+    def contribution(self, f: Function, position: int) -> np.ndarray | None:
+        """The gradient that ``f`` sent back to its input ``position`` (None if none)."""
+        gxs = self.downstream.get(f)
+        return None if gxs is None else gxs[position]
+
+
+def _differentiable(y: Variable) -> bool:
+    return y.requires_grad and y.data.dtype.kind == "f"
+
+
+def record_backward(w: Walk, grad_outputs: Any = None) -> Backward:
+    """Run a backward pass from ``w``'s outputs and record every step of it.
+
+    The pass goes through ``cg.backward`` with an observer; every leaf's ``.grad`` is put back
+    as it was afterwards, so nothing the user sees changes. ``grad_outputs`` weights the
+    outputs as in ``cg.backward`` (default: ones). Outputs that are constants are skipped.
+    """
+    if grad_outputs is None:
+        weights: list[Any] = [None] * len(w.outputs)
+    else:
+        weights = list(grad_outputs) if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
+        if len(weights) != len(w.outputs):
+            raise ValueError(
+                f"compgraph.viz: {len(weights)} grad_outputs given for {len(w.outputs)} outputs; "
+                "give one per output"
+            )
+    record = Backward()
+    outs, seeds = [], []
+    for y, g in zip(w.outputs, weights):
+        if not _differentiable(y):
+            continue
+        seed = np.ones(y.shape, y.dtype) if g is None else np.array(cg.as_array(g), dtype=y.dtype)
+        if seed.shape != y.shape:
+            raise ValueError(
+                f"compgraph.viz: grad_output of shape {seed.shape} given for an output of shape "
+                f"{y.shape}; they must match"
+            )
+        record.seeds[y] = seed
+        outs.append(y)
+        seeds.append(seed)
+    if not outs:
+        return record
+
+    def observe(f: Function, gys: tuple[Any, ...], gxs: tuple[Any, ...]) -> None:
+        record.order.append(f)
+        record.steps[f] = len(record.order)
+        record.upstream[f] = tuple(np.array(g) for g in gys)
+        record.downstream[f] = tuple(
+            None if gx is None or not x.requires_grad else _as_input_gradient(gx, x)
+            for x, gx in zip(f.inputs, gxs)
+        )
+
+    leaves = [v for v in w.variables if v.creator is None]
+    saved = [v.grad for v in leaves]
+    try:
+        cg.backward(outs, seeds, observer=observe)
+    finally:
+        for v, g in zip(leaves, saved):
+            v.grad = g
+    return record
+
+
+def _as_input_gradient(gx: Any, x: Variable) -> np.ndarray:
+    """A step's gradient for input ``x`` as the engine applies it: a copy, summed back over the
+    axes broadcasting added (the engine may do that after telling the observer), in x's dtype."""
+    g = np.array(cg.as_array(gx))
+    if g.shape != x.shape:
+        g = sum_to_array(g, x.shape)
+    return g.astype(x.dtype, copy=False)

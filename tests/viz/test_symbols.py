@@ -1,0 +1,97 @@
+"""Operation labels and formulas: parentheses only where needed, ones and signs simplified."""
+
+import numpy as np
+import pytest
+
+import compgraph.functions as F
+from compgraph import Variable
+from compgraph.viz import symbols
+from compgraph.viz.symbols import ATOM, MINUS_ONE, NEG, ONE, PRODUCT, SUM, Sym
+
+
+def creator(y):
+    return y.creator
+
+
+X, T, T1 = Sym("x"), Sym("t"), Sym("t1")
+XY = Sym("x + y", SUM)
+
+
+@pytest.mark.parametrize(
+    ("c", "s", "text"),
+    [
+        (2, T, "2t"),
+        (2, T1, "2·t1"),
+        (2, XY, "2(x + y)"),
+        (3, Sym("t²", 4), "3t²"),
+        (-1, Sym("t⁻²", 4), "−t⁻²"),
+        (0.5, Sym("x^-0.5", 4), "0.5·x^-0.5"),
+        (1, T, "t"),
+        (2, ONE, "2"),
+    ],
+)
+def test_scale_writes_coefficients_the_way_people_do(c, s, text):
+    assert symbols.scale(c, s).text == text
+
+
+def test_product_drops_ones_and_gathers_signs():
+    assert symbols.product([ONE, Sym("2t", PRODUCT)]).text == "2t"
+    assert symbols.product([Sym("tax"), Sym("apple_num")]).text == "tax·apple_num"
+    assert symbols.product([MINUS_ONE, MINUS_ONE]) == ONE
+    assert symbols.product([Sym("−1", NEG), T]).text == "−t"
+    assert symbols.product([XY, T]).text == "(x + y)·t"
+    assert symbols.product([T, None]) is None
+    assert symbols.product([T, symbols.ZERO]) == symbols.ZERO
+
+
+def test_total_writes_minus_for_negative_terms():
+    assert symbols.total([X, symbols.negate(T)]).text == "x − t"
+    assert symbols.total([X]) == X
+    assert symbols.total([X, None]) is None
+
+
+def test_formulas_longer_than_the_limit_give_up():
+    long = Sym("a" * 50)
+    assert symbols.product([long, long]) is None
+
+
+def test_labels_definitions_and_local_derivatives_of_the_ops():
+    x, y = Variable(2.0, name="x"), Variable(3.0, name="y")
+    cases = [
+        (x + y, "+", "x + y", ["1", "1"]),
+        (x - y, "−", "x − y", ["1", "−1"]),
+        (x * y, "×", "x·y", ["y", "x"]),
+        (x / y, "÷", "x/y", ["1/y", "−x/y²"]),
+        (-x, "−", "−x", ["−1"]),
+        (x**2, "**2", "x²", ["2x"]),
+        (x**3, "**3", "x³", ["3x²"]),
+        (x**-1, "**-1", "x⁻¹", ["−x⁻²"]),
+        (x**0.5, "**0.5", "x^0.5", ["0.5·x^-0.5"]),
+        (F.exp(x), "exp", "exp(x)", ["exp(x)"]),
+        (F.log(x), "log", "log(x)", ["1/x"]),
+        (F.sin(x), "sin", "sin(x)", ["cos(x)"]),
+        (F.cos(x), "cos", "cos(x)", ["−sin(x)"]),
+        (F.tanh(x), "tanh", "tanh(x)", ["1 − tanh²(x)"]),
+        (F.sqrt(x), "√", "√x", ["1/(2√x)"]),
+        (F.sigmoid(x), "σ", "σ(x)", ["σ(x)(1 − σ(x))"]),
+        (F.relu(x), "relu", "relu(x)", ["[x > 0]"]),
+        (F.clip(x, 0, 1), "clip", "clip(x)", ["[0 ≤ x ≤ 1]"]),
+    ]
+    for y_, label, definition, local in cases:
+        f = creator(y_)
+        inputs = [Sym(v.name) if v.name else Sym(str(v.item())) for v in f.inputs]
+        assert symbols.label(f) == label
+        assert symbols.definition(f, inputs).text == definition
+        assert [s.text for s in symbols.local_derivatives(f, inputs)] == local
+        assert symbols.is_elementwise(f)
+
+
+def test_other_ops_have_rules_not_local_derivatives():
+    W = Variable(np.ones((2, 2)), name="W")
+    f = creator(W @ W)
+    assert not symbols.is_elementwise(f) and symbols.local_derivatives(f, [Sym("W"), Sym("W")]) is None
+    assert symbols.rule(f, [Sym("a"), Sym("W")], 0) == "g @ Wᵀ"
+    assert symbols.rule(creator(F.sum(W)), [Sym("W")], 0) == "g broadcast back"
+    assert symbols.definition(creator(W.reshape(4)), [Sym("W")]).text == "reshape(W)"
+    assert symbols.definition(f, [Sym("a"), Sym("W")]).text == "a @ W"
+    assert ATOM > PRODUCT

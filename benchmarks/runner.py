@@ -61,7 +61,7 @@ def time_worker(lib: str, names: list[str], repeats: int, warmup: float) -> dict
         if name in adapter.WORKLOADS:
             try:
                 run = adapter.WORKLOADS[name]()
-                out["results"][name] = {"grads": run()}
+                out["results"][name] = {"grads": run(check=True)}
                 runs[name] = run
             except Exception as exc:  # a peer failing a workload is a result, not a crash
                 out["results"][name] = {"error": _error(exc)}
@@ -90,7 +90,7 @@ def memory_worker(lib: str, name: str) -> dict:
         run = adapter.WORKLOADS[name]()
         base = _rss_mb()
         start = time.perf_counter()
-        grads = run()
+        grads = run(check=True)
         seconds = time.perf_counter() - start
         out["results"][name] = {"grads": grads, "samples": [seconds], "mb": [_peak_mb() - base]}
     except Exception as exc:

@@ -36,6 +36,11 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 
+def norm(g: np.ndarray) -> float:
+    """A gradient's size for the cross-check (a plain sum can be 0 whatever the gradient is)."""
+    return float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
+
+
 def matrix_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """W (16, 16), b (16,), x (16, 16), float32.
 

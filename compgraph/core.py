@@ -382,7 +382,10 @@ class Function:
                     inputs = (x0,) = _as_variables(self, inputs)
                 ys = self.forward(x0.data)
             else:
-                inputs = _as_variables(self, inputs)
+                for x in inputs:
+                    if not isinstance(x, Variable):
+                        inputs = _as_variables(self, inputs)
+                        break
                 ys = self.forward(*[x.data for x in inputs])
         except ValueError as exc:
             raise ValueError(self.describe_error(_as_variables(self, inputs), exc)) from exc

@@ -10,24 +10,24 @@ def version() -> str:
 
 
 def apple():
-    def run():
+    def run(check=False):
         leaves = [cg.Variable(v) for v in W.APPLE]
         a, an, o, on, tax = leaves
         price = (a * an + o * on) * tax
         price.backward()
-        return [v.grad.item() for v in leaves]
+        return [v.grad.item() for v in leaves] if check else None
 
     return run
 
 
 def scalar():
-    def run():
+    def run(check=False):
         x = cg.Variable(0.5)
         y = x
         for _ in range(W.SCALAR_OPS // 3):
             y = F.relu(y * 1.0001 + 0.0001)
         y.backward()
-        return [x.grad.item()]
+        return [x.grad.item()] if check else None
 
     return run
 
@@ -35,13 +35,13 @@ def scalar():
 def matrix():
     W0, b0, x0 = W.matrix_data()
 
-    def run():
+    def run(check=False):
         Wv, b = cg.Variable(W0), cg.Variable(b0)
         y = x0
         for _ in range(W.MATRIX_OPS // 3):
             y = F.tanh(y @ Wv + b)
         F.sum(y).backward()
-        return [float(Wv.grad.data.sum()), float(b.grad.data.sum())]
+        return [float(Wv.grad.data.sum()), float(b.grad.data.sum())] if check else None
 
     return run
 
@@ -51,13 +51,13 @@ def _mlp_step():
     params = [cg.Variable(d[k]) for k in ("W1", "b1", "W2", "b2")]
     x, t = d["x"], d["t"]
 
-    def step():
+    def step(check=False):
         W1, b1, W2, b2 = params
         loss = F.softmax_cross_entropy(F.linear(F.relu(F.linear(x, W1, b1)), W2, b2), t)
         for p in params:
             p.cleargrad()
         loss.backward()
-        out = [loss.item()] + [float(p.grad.data.sum()) for p in params]
+        out = ([loss.item()] + [W.norm(p.grad.data) for p in params]) if check else None
         for p in params:
             p.data -= W.LR * p.grad.data
         return out
@@ -72,8 +72,8 @@ def mlp():
 def mlp_memory():
     step = _mlp_step()
 
-    def run():
-        out = step()
+    def run(check=False):
+        out = step(check)
         for _ in range(W.MEMORY_STEPS - 1):
             step()
         return out
@@ -86,7 +86,7 @@ def cnn():
     params = [cg.Variable(d[k]) for k in ("W1", "b1", "W2", "b2", "W3", "b3")]
     x, t = d["x"], d["t"]
 
-    def step():
+    def step(check=False):
         W1, b1, W2, b2, W3, b3 = params
         h = F.max_pool2d(F.relu(F.conv2d(x, W1, b1)), 2)
         h = F.relu(F.linear(F.flatten(h), W2, b2))
@@ -94,7 +94,7 @@ def cnn():
         for p in params:
             p.cleargrad()
         loss.backward()
-        out = [loss.item()] + [float(p.grad.data.sum()) for p in params]
+        out = ([loss.item()] + [W.norm(p.grad.data) for p in params]) if check else None
         for p in params:
             p.data -= W.LR * p.grad.data
         return out
@@ -103,13 +103,13 @@ def cnn():
 
 
 def deep():
-    def run():
+    def run(check=False):
         x = cg.Variable(1.0)
         y = x
         for _ in range(W.DEEP_OPS):
             y = y + 1e-6
         y.backward()
-        return [x.grad.item()]
+        return [x.grad.item()] if check else None
 
     return run
 

@@ -13,12 +13,12 @@ def version() -> str:
 
 
 def apple():
-    def run():
+    def run(check=False):
         leaves = [Value(v) for v in W.APPLE]
         a, an, o, on, tax = leaves
         price = (a * an + o * on) * tax
         price.backward()
-        return [v.grad for v in leaves]
+        return [v.grad for v in leaves] if check else None
 
     return run
 
@@ -26,26 +26,26 @@ def apple():
 def scalar():
     sys.setrecursionlimit(100_000)  # its topological sort recurses once per node
 
-    def run():
+    def run(check=False):
         x = Value(0.5)
         y = x
         for _ in range(W.SCALAR_OPS // 3):
             y = (y * 1.0001 + 0.0001).relu()
         y.backward()
-        return [x.grad]
+        return [x.grad] if check else None
 
     return run
 
 
 def deep():
     # left at Python's default recursion limit, as a user meets it
-    def run():
+    def run(check=False):
         x = Value(1.0)
         y = x
         for _ in range(W.DEEP_OPS):
             y = y + 1e-6
         y.backward()
-        return [x.grad]
+        return [x.grad] if check else None
 
     return run
 

@@ -13,24 +13,24 @@ def version() -> str:
 
 
 def apple():
-    def run():
+    def run(check=False):
         leaves = [mg.tensor(v) for v in W.APPLE]
         a, an, o, on, tax = leaves
         price = (a * an + o * on) * tax
         price.backward()
-        return [float(v.grad) for v in leaves]
+        return [float(v.grad) for v in leaves] if check else None
 
     return run
 
 
 def scalar():
-    def run():
+    def run(check=False):
         x = mg.tensor(0.5)
         y = x
         for _ in range(W.SCALAR_OPS // 3):
             y = relu(y * 1.0001 + 0.0001)
         y.backward()
-        return [float(x.grad)]
+        return [float(x.grad)] if check else None
 
     return run
 
@@ -38,20 +38,20 @@ def scalar():
 def matrix():
     W0, b0, x0 = W.matrix_data()
 
-    def run():
+    def run(check=False):
         Wt, b = mg.tensor(W0.copy()), mg.tensor(b0.copy())
         y = x0
         for _ in range(W.MATRIX_OPS // 3):
             y = mg.tanh(mg.matmul(y, Wt) + b)
         mg.sum(y).backward()
-        return [float(Wt.grad.sum()), float(b.grad.sum())]
+        return [float(Wt.grad.sum()), float(b.grad.sum())] if check else None
 
     return run
 
 
-def _sgd(params, loss):
+def _sgd(params, loss, check):
     loss.backward()
-    out = [float(loss.data)] + [float(p.grad.sum()) for p in params]
+    out = ([float(loss.data)] + [W.norm(p.grad) for p in params]) if check else None
     for p in params:
         p.data -= W.LR * p.grad
     return out
@@ -62,10 +62,10 @@ def _mlp_step():
     params = [mg.tensor(d[k].copy()) for k in ("W1", "b1", "W2", "b2")]
     x, t = d["x"], d["t"]
 
-    def step():
+    def step(check=False):
         W1, b1, W2, b2 = params
         logits = mg.matmul(relu(mg.matmul(x, W1) + b1), W2) + b2
-        return _sgd(params, softmax_crossentropy(logits, t))
+        return _sgd(params, softmax_crossentropy(logits, t), check)
 
     return step
 
@@ -77,8 +77,8 @@ def mlp():
 def mlp_memory():
     step = _mlp_step()
 
-    def run():
-        out = step()
+    def run(check=False):
+        out = step(check)
         for _ in range(W.MEMORY_STEPS - 1):
             step()
         return out
@@ -91,24 +91,24 @@ def cnn():
     params = [mg.tensor(d[k].copy()) for k in ("W1", "b1", "W2", "b2", "W3", "b3")]
     x, t = d["x"], d["t"]
 
-    def step():
+    def step(check=False):
         W1, b1, W2, b2, W3, b3 = params
         h = relu(conv_nd(x, W1, stride=1) + b1.reshape(1, -1, 1, 1))
         h = max_pool(h, (2, 2), 2)
         h = relu(mg.matmul(h.reshape(len(x), -1), W2) + b2)
-        return _sgd(params, softmax_crossentropy(mg.matmul(h, W3) + b3, t))
+        return _sgd(params, softmax_crossentropy(mg.matmul(h, W3) + b3, t), check)
 
     return step
 
 
 def deep():
-    def run():
+    def run(check=False):
         x = mg.tensor(1.0)
         y = x
         for _ in range(W.DEEP_OPS):
             y = y + 1e-6
         y.backward()
-        return [float(x.grad)]
+        return [float(x.grad)] if check else None
 
     return run
 

@@ -11,19 +11,19 @@ def version() -> str:
 
 
 def apple():
-    def run():
+    def run(check=False):
         a, an, o, on, tax = W.APPLE
         apple_price, orange_price = a * an, o * on
         total = apple_price + orange_price
         _price = total * tax
         dtotal, dtax = tax, total
-        return [dtotal * an, dtotal * a, dtotal * on, dtotal * o, dtax]
+        return [dtotal * an, dtotal * a, dtotal * on, dtotal * o, dtax] if check else None
 
     return run
 
 
 def scalar():
-    def run():
+    def run(check=False):
         y, kept = 0.5, []
         for _ in range(W.SCALAR_OPS // 3):
             v = y * 1.0001 + 0.0001
@@ -32,7 +32,7 @@ def scalar():
         g = 1.0
         for v in reversed(kept):
             g = g * 1.0001 if v > 0 else 0.0
-        return [g]
+        return [g] if check else None
 
     return run
 
@@ -40,7 +40,7 @@ def scalar():
 def matrix():
     W0, b0, x0 = W.matrix_data()
 
-    def run():
+    def run(check=False):
         xs, ys, y = [], [], x0
         for _ in range(W.MATRIX_OPS // 3):
             xs.append(y)
@@ -54,7 +54,7 @@ def matrix():
             gb += g.sum(axis=0)
             gW += x.T @ g
             g = g @ WT
-        return [float(gW.sum()), float(gb.sum())]
+        return [float(gW.sum()), float(gb.sum())] if check else None
 
     return run
 
@@ -74,14 +74,14 @@ def _mlp_step():
     W1, b1, W2, b2 = (d[k].copy() for k in ("W1", "b1", "W2", "b2"))
     x, t = d["x"], d["t"]
 
-    def step():
+    def step(check=False):
         a1 = x @ W1 + b1
         h = np.maximum(a1, 0)
         loss, dz = _cross_entropy(h @ W2 + b2, t)
         dW2, db2 = h.T @ dz, dz.sum(axis=0)
         da1 = (dz @ W2.T) * (a1 > 0)
         dW1, db1 = x.T @ da1, da1.sum(axis=0)
-        out = [float(loss)] + [float(g.sum()) for g in (dW1, db1, dW2, db2)]
+        out = ([float(loss)] + [W.norm(g) for g in (dW1, db1, dW2, db2)]) if check else None
         for p, g in ((W1, dW1), (b1, db1), (W2, dW2), (b2, db2)):
             p -= W.LR * g
         return out
@@ -96,8 +96,8 @@ def mlp():
 def mlp_memory():
     step = _mlp_step()
 
-    def run():
-        out = step()
+    def run(check=False):
+        out = step(check)
         for _ in range(W.MEMORY_STEPS - 1):
             step()
         return out
@@ -133,7 +133,7 @@ def cnn():
     x, t = d["x"], d["t"]
     n = len(x)
 
-    def step():
+    def step(check=False):
         P = params
         fn = P["W1"].shape[0]
         col, oh, ow = _im2col(x, 5, 5)
@@ -158,7 +158,9 @@ def cnn():
         dconv = (dr1 * (conv > 0)).transpose(0, 2, 3, 1).reshape(-1, fn)
         g["b1"] = dconv.sum(axis=0)
         g["W1"] = (col.T @ dconv).T.reshape(P["W1"].shape)
-        out = [float(loss)] + [float(g[k].sum()) for k in ("W1", "b1", "W2", "b2", "W3", "b3")]
+        out = (
+            ([float(loss)] + [W.norm(g[k]) for k in ("W1", "b1", "W2", "b2", "W3", "b3")]) if check else None
+        )
         for k in P:
             P[k] -= W.LR * g[k]
         return out

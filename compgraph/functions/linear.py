@@ -63,7 +63,10 @@ class Linear(Op):
     def forward(self, x, W, b=None):
         y = x @ W
         if b is not None:
-            y = y + b
+            if b.dtype == y.dtype and b.ndim <= y.ndim:
+                y += b  # in place: y is the new GEMM result, and the largest array here
+            else:
+                y = y + b
         return y
 
     def vjp(self, gy, y, x, W, b=None):

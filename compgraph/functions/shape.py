@@ -14,6 +14,8 @@ def sum_to_array(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if x.shape == shape:
         return x
     lead = x.ndim - len(shape)
+    if lead > 0 and x.shape[lead:] == shape:  # only leading axes added: a bias, a batch
+        return x.sum(axis=tuple(range(lead)))
     if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, x.shape[lead:])):
         raise ValueError(f"sum_to: cannot sum shape {x.shape} to {shape}: {shape} does not broadcast to it")
     axes = tuple(range(lead)) + tuple(

@@ -157,6 +157,18 @@ def test_gradients_have_no_creator_after_a_plain_backward():
     assert x.grad.creator is None
 
 
+def test_gradients_of_0d_values_are_0d_arrays_in_every_mode():
+    x = Variable(2.0)
+    a = x * 3
+    y = F.tanh(a) * a
+    y.backward(retain_grad=True)
+    (g,) = cg.grad(y, [x])
+    (h,) = cg.grad(y, [x], create_graph=True)
+    for grad in (x.grad, a.grad, y.grad, g, h):
+        assert type(grad.data) is np.ndarray and grad.shape == () and grad.dtype == np.float64
+    assert g.item() == pytest.approx(h.item())
+
+
 def test_gradient_dtype_follows_the_input():
     x = Variable(np.ones(3, dtype=np.float32))
     y = x * Variable(np.float64(2.0), requires_grad=False)

@@ -362,10 +362,17 @@ class Function:
     Variable(6.0)
     """
 
-    __slots__ = ("inputs", "outputs", "generation", "_output_specs", "__weakref__")
+    # _out: a weak reference to the output, or a tuple of them for several (one object fewer
+    # per op for the garbage collector to track than a 1-tuple)
+    __slots__ = ("inputs", "_out", "generation", "_output_specs", "__weakref__")
 
     inputs: tuple[Variable, ...]
-    outputs: tuple[weakref.ref, ...]
+
+    @property
+    def outputs(self) -> tuple[weakref.ref, ...]:
+        """Weak references to the outputs (call one to get the Variable, or None once it is gone)."""
+        out = self._out
+        return out if type(out) is tuple else (out,)
 
     def __call__(self, *inputs: Operand) -> Any:
         # The hot path of every op: one- and two-input calls avoid building argument lists.
@@ -407,7 +414,7 @@ class Function:
                 out.generation = gen + 1
                 out.requires_grad = True
                 self.generation = gen
-                self.outputs = (weakref.ref(out),)
+                self._out = weakref.ref(out)
             else:
                 out.creator = None
                 out.generation = 0
@@ -420,7 +427,7 @@ class Function:
                 out.generation = gen + 1
                 out.requires_grad = True
             self.generation = gen
-            self.outputs = tuple(weakref.ref(out) for out in outs)
+            self._out = tuple(weakref.ref(out) for out in outs)
             self._output_specs = tuple((out.shape, out.dtype) for out in outs)
         return outs
 
@@ -463,7 +470,7 @@ class Op(Function):
         raise NotImplementedError(f"{type(self).__name__} must define vjp(self, gy, y, *xs)")
 
     def backward(self, gy: Variable) -> Any:
-        return self.vjp(gy, self.outputs[0](), *self.inputs)
+        return self.vjp(gy, self._out(), *self.inputs)
 
     def needs_grad(self, i: int) -> bool:
         """Whether input ``i`` wants a gradient (constants don't: skip computing theirs)."""
@@ -581,9 +588,9 @@ def _backprop(
                 f, follow = follow, None
             else:
                 f = heappop(heap)[2]
-            refs = f.outputs
-            if len(refs) == 1:
-                y = refs[0]()
+            refs = f._out
+            if type(refs) is not tuple:
+                y = refs()
                 if free and (targets is None or y not in targets):
                     gy = grads.pop(y)
                 else:
@@ -620,7 +627,7 @@ def _backprop(
                 )
             if observer is not None:  # it sees each input's final gradient (None: no gradient)
                 gxs = tuple(_final_grad(f, xs, i, gx, raw) for i, gx in enumerate(gxs))
-                observer(f, gys if len(refs) > 1 else (gy,), gxs)
+                observer(f, gys if type(refs) is tuple else (gy,), gxs)
             for x, gx in zip(xs, gxs):
                 if gx is None or not x.requires_grad:
                     continue
@@ -683,7 +690,7 @@ def _unbroadcast(f: Function, gx: Any, shape: tuple[int, ...], i: int) -> Any:
 def _gather_outputs(f: Function, grads: dict, free: bool, targets: set | None, raw: bool) -> tuple[Any, ...]:
     """The upstream gradients of a multi-output function; zeros for outputs that got none."""
     gys = []
-    for ref, (shape, dtype) in zip(f.outputs, f._output_specs):
+    for ref, (shape, dtype) in zip(f._out, f._output_specs):
         y = ref()
         g = None
         if y is not None:

@@ -246,10 +246,10 @@ class Variable:
         )
 
     def __matmul__(self, other: Operand) -> Variable:
-        return _F.matmul(self, other)
+        return _MatMul()(self, other)
 
     def __rmatmul__(self, other: Operand) -> Variable:
-        return _F.matmul(other, self)
+        return _MatMul()(other, self)
 
     def __getitem__(self, index: Any) -> Variable:
         return _F.get_item(self, index)
@@ -397,11 +397,17 @@ class Function:
         except ValueError as exc:
             raise ValueError(self.describe_error(_as_variables(self, inputs), exc)) from exc
         self.inputs = inputs
-        gen = -1
+        gen = -1  # the newest input that needs a gradient; -1: record nothing
         if _mode.enabled:
-            for x in inputs:
-                if x.requires_grad and x.generation > gen:
-                    gen = x.generation
+            if n == 2:
+                if x0.requires_grad:
+                    gen = x0.generation
+                if x1.requires_grad and x1.generation > gen:
+                    gen = x1.generation
+            else:
+                for x in inputs:
+                    if x.requires_grad and x.generation > gen:
+                        gen = x.generation
         if type(ys) is not tuple:
             if type(ys) is not np.ndarray:
                 ys = np.asarray(ys) if isinstance(ys, np.generic) else self._as_array(ys)
@@ -807,3 +813,4 @@ def grad(
 from compgraph import functions as _F  # noqa: E402
 from compgraph.functions import arithmetic as _arith  # noqa: E402
 from compgraph.functions import shape as _shape_ops  # noqa: E402
+from compgraph.functions.linear import MatMul as _MatMul  # noqa: E402

@@ -16,8 +16,8 @@ class Sigmoid(Op):
         return np.tanh(x * 0.5) * 0.5 + 0.5
 
     def vjp(self, gy, y, x):
-        # dσ/dx = σ(1 − σ) = y(1 − y)
-        return gy * (y * (1 - y))
+        # dσ/dx = σ(1 − σ) = y(1 − y) = y − y² (no Python number: see Tanh)
+        return gy * (y - y * y)
 
 
 def sigmoid(x: Operand) -> Variable:

@@ -82,8 +82,9 @@ class Tanh(Op):
         return np.tanh(x)
 
     def vjp(self, gy, y, x):
-        # d tanh x/dx = 1 − tanh²x = 1 − y²
-        return gy * (1 - y * y)
+        # d tanh x/dx = 1 − tanh²x = 1 − y²; written gy − gy·y², which spares NumPy the slow
+        # path it takes for a Python number beside an array
+        return gy - gy * y * y
 
 
 def tanh(x: Operand) -> Variable:
@@ -99,7 +100,7 @@ class Sqrt(Op):
 
     def vjp(self, gy, y, x):
         # d √x/dx = 1/(2√x) = 1/(2y)
-        return gy / (2 * y)
+        return gy / (y + y)
 
 
 def sqrt(x: Operand) -> Variable:

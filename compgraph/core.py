@@ -573,7 +573,8 @@ def _backprop(
                 f"cannot backpropagate from {_label(y)}with {y.dtype} data: derivatives exist only "
                 "for floating-point values"
             )
-        _check_differentiable(y, "the output")
+        if not y.requires_grad:
+            _check_differentiable(y, "the output")
         g = _seed(y, gy, raw)
         previous = grads.get(y)
         grads[y] = g if previous is None else previous + g
@@ -588,6 +589,8 @@ def _backprop(
     previous_mode = _mode.enabled
     _mode.enabled = create_graph
     follow = None  # the one pending function when nothing else waits: a chain needs no heap
+    if len(heap) == 1:
+        follow = heap.pop()[2]
     try:
         while heap or follow is not None:
             if follow is not None:

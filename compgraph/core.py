@@ -278,20 +278,32 @@ def _as_variables(fn: Function, inputs: tuple) -> tuple[Variable, ...]:
             return x0, _scalar_constant(x1, x0.data.dtype)
         if type(x0) is float and isinstance(x1, Variable):
             return _scalar_constant(x0, x1.data.dtype), x1
-    # A Python scalar takes the dtype of the arrays it meets, as NumPy's weak scalars do:
-    # `x32 * 2.0` stays float32, `labels + 1` stays integer.
-    like = None
+    out = []
+    like: Any = _UNSET
     for x in inputs:
         if isinstance(x, Variable):
-            like = x.data.dtype
-            break
-        if isinstance(x, np.ndarray):
-            like = x.dtype
-            break
-    out = []
-    for x in inputs:
-        out.append(x if isinstance(x, Variable) else _constant(x, like, fn, len(out)))
+            out.append(x)
+        elif type(x) is np.ndarray:  # an array operand: a constant, kept as given
+            out.append(_variable(x))
+        else:
+            if like is _UNSET:
+                like = _dtype_of_first_array(inputs)
+            out.append(_constant(x, like, fn, len(out)))
     return tuple(out)
+
+
+_UNSET = object()
+
+
+def _dtype_of_first_array(inputs: tuple) -> np.dtype | None:
+    # A Python scalar takes the dtype of the arrays it meets, as NumPy's weak scalars do:
+    # `x32 * 2.0` stays float32, `labels + 1` stays integer.
+    for x in inputs:
+        if isinstance(x, Variable):
+            return x.data.dtype
+        if isinstance(x, np.ndarray):
+            return x.dtype
+    return None
 
 
 def _constant(x: Any, like: np.dtype | None, fn: Function, position: int) -> Variable:

@@ -71,16 +71,17 @@ class Linear(Op):
 
     def vjp(self, gy, y, x, W, b=None):
         # y = x·W + b:  ∂L/∂x = gy·Wᵀ,  ∂L/∂W = xᵀ·gy,  ∂L/∂b = Σ over the batch of gy
-        gx = gy @ W.T if self.needs_grad(0) else None
+        need = [v.requires_grad for v in self.inputs]  # the input batch (a constant) needs none
+        gx = gy @ W.T if need[0] else None
         gW = None
-        if self.needs_grad(1):
+        if need[1]:
             if x.ndim == 2:
                 gW = x.T @ gy
             else:
                 gW = x.reshape(-1, x.shape[-1]).T @ gy.reshape(-1, gy.shape[-1])
         if b is None:
             return gx, gW
-        return gx, gW, gy if self.needs_grad(2) else None  # the engine sums gy over the batch
+        return gx, gW, gy if need[2] else None  # the engine sums gy over the batch
 
     def describe_error(self, xs: Sequence[Variable], exc: Exception) -> str:
         x, W = xs[0], xs[1]

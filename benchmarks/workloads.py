@@ -36,6 +36,18 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 
+def repeated(step):
+    """The memory workload: ``MEMORY_STEPS`` calls of a training step (checked on the first)."""
+
+    def run(check=False):
+        out = step(check)
+        for _ in range(MEMORY_STEPS - 1):
+            step()
+        return out
+
+    return run
+
+
 def norm(g: np.ndarray) -> float:
     """A gradient's size for the cross-check (a plain sum can be 0 whatever the gradient is)."""
     return float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))

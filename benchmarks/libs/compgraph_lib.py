@@ -46,7 +46,17 @@ def matrix():
     return run
 
 
-def _mlp_step():
+def _sgd(params, loss, check):
+    for p in params:
+        p.cleargrad()
+    loss.backward()
+    out = ([loss.item()] + [W.norm(p.grad.data) for p in params]) if check else None
+    for p in params:
+        p.data -= W.LR * p.grad.data
+    return out
+
+
+def mlp():
     d = W.mlp_data()
     params = [cg.Variable(d[k]) for k in ("W1", "b1", "W2", "b2")]
     x, t = d["x"], d["t"]
@@ -54,31 +64,13 @@ def _mlp_step():
     def step(check=False):
         W1, b1, W2, b2 = params
         loss = F.softmax_cross_entropy(F.linear(F.relu(F.linear(x, W1, b1)), W2, b2), t)
-        for p in params:
-            p.cleargrad()
-        loss.backward()
-        out = ([loss.item()] + [W.norm(p.grad.data) for p in params]) if check else None
-        for p in params:
-            p.data -= W.LR * p.grad.data
-        return out
+        return _sgd(params, loss, check)
 
     return step
 
 
-def mlp():
-    return _mlp_step()
-
-
 def mlp_memory():
-    step = _mlp_step()
-
-    def run(check=False):
-        out = step(check)
-        for _ in range(W.MEMORY_STEPS - 1):
-            step()
-        return out
-
-    return run
+    return W.repeated(mlp())
 
 
 def cnn():
@@ -90,14 +82,7 @@ def cnn():
         W1, b1, W2, b2, W3, b3 = params
         h = F.max_pool2d(F.relu(F.conv2d(x, W1, b1)), 2)
         h = F.relu(F.linear(F.flatten(h), W2, b2))
-        loss = F.softmax_cross_entropy(F.linear(h, W3, b3), t)
-        for p in params:
-            p.cleargrad()
-        loss.backward()
-        out = ([loss.item()] + [W.norm(p.grad.data) for p in params]) if check else None
-        for p in params:
-            p.data -= W.LR * p.grad.data
-        return out
+        return _sgd(params, F.softmax_cross_entropy(F.linear(h, W3, b3), t), check)
 
     return step
 

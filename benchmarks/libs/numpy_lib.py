@@ -69,7 +69,7 @@ def _cross_entropy(z, t):
     return -log_p[np.arange(n), t].mean(), dz / n
 
 
-def _mlp_step():
+def mlp():
     d = W.mlp_data()
     W1, b1, W2, b2 = (d[k].copy() for k in ("W1", "b1", "W2", "b2"))
     x, t = d["x"], d["t"]
@@ -89,20 +89,8 @@ def _mlp_step():
     return step
 
 
-def mlp():
-    return _mlp_step()
-
-
 def mlp_memory():
-    step = _mlp_step()
-
-    def run(check=False):
-        out = step(check)
-        for _ in range(W.MEMORY_STEPS - 1):
-            step()
-        return out
-
-    return run
+    return W.repeated(mlp())
 
 
 def _im2col(x, fh, fw, stride=1):

@@ -66,7 +66,7 @@ def _sgd(params, loss, check):
     return out
 
 
-def _mlp_step():
+def mlp():
     d = W.mlp_data()
     params = _params(d, ("W1", "b1", "W2", "b2"))
     x, t = torch.from_numpy(d["x"]), torch.from_numpy(d["t"])
@@ -79,20 +79,8 @@ def _mlp_step():
     return step
 
 
-def mlp():
-    return _mlp_step()
-
-
 def mlp_memory():
-    step = _mlp_step()
-
-    def run(check=False):
-        out = step(check)
-        for _ in range(W.MEMORY_STEPS - 1):
-            step()
-        return out
-
-    return run
+    return W.repeated(mlp())
 
 
 def cnn():

@@ -17,7 +17,6 @@ import numpy as np
 
 import compgraph as cg
 from compgraph.core import Function, Variable
-from compgraph.functions.shape import sum_to_array
 from compgraph.viz import format as fmt
 
 
@@ -168,9 +167,9 @@ def _differentiable(y: Variable) -> bool:
 def record_backward(w: Walk, grad_outputs: Any = None) -> Backward:
     """Run a backward pass from ``w``'s outputs and record every step of it.
 
-    The pass goes through ``cg.backward`` with an observer; every leaf's ``.grad`` is put back
-    as it was afterwards, so nothing the user sees changes. ``grad_outputs`` weights the
-    outputs as in ``cg.backward`` (default: ones). Outputs that are constants are skipped.
+    The pass goes through ``cg.grad`` with an observer, so no ``.grad`` changes.
+    ``grad_outputs`` weights the outputs as in ``cg.grad`` (default: ones). Outputs that are
+    constants are skipped.
     """
     if grad_outputs is None:
         weights: list[Any] = [None] * len(w.outputs)
@@ -207,20 +206,13 @@ def record_backward(w: Walk, grad_outputs: Any = None) -> Backward:
             for x, gx in zip(f.inputs, gxs)
         )
 
-    leaves = [v for v in w.variables if v.creator is None]
-    saved = [v.grad for v in leaves]
-    try:
-        cg.backward(outs, seeds, observer=observe)
-    finally:
-        for v, g in zip(leaves, saved):
-            v.grad = g
+    # grad() leaves every .grad as it is; asking for the leaves' gradients walks the whole graph
+    leaves = [v for v in w.variables if v.creator is None and v.requires_grad]
+    cg.grad(outs, leaves, grad_outputs=seeds, observer=observe)
     return record
 
 
 def _as_input_gradient(gx: Any, x: Variable) -> np.ndarray:
-    """A step's gradient for input ``x`` as the engine applies it: a copy, summed back over the
-    axes broadcasting added (the engine may do that after telling the observer), in x's dtype."""
-    g = np.array(cg.as_array(gx))
-    if g.shape != x.shape:
-        g = sum_to_array(g, x.shape)
-    return g.astype(x.dtype, copy=False)
+    """A step's gradient for input ``x`` as the engine applies it (summed back over broadcast
+    axes and cast by the engine already), copied as an ndarray."""
+    return np.array(cg.as_array(gx))

@@ -323,29 +323,29 @@ def _constant(x: Any, like: np.dtype | None, fn: Function, position: int) -> Var
 
 
 _FLOAT64 = np.dtype(np.float64)
-_scalar_constants: dict[tuple[Any, np.dtype], Variable] = {}
+_scalar_arrays: dict[tuple[Any, np.dtype], np.ndarray] = {}
 
 
 def _scalar_constant(x: float, like: np.dtype | None, integer: bool = False) -> Variable:
-    """The constant Variable for a Python scalar operand, in the dtype of the arrays it meets.
+    """A constant Variable for a Python scalar operand, in the dtype of the arrays it meets.
 
-    Constants never change and need no gradient, so they are shared: `y * 1.0001` in a loop
-    converts 1.0001 once (converting costs about as much as the multiplication), and their
-    arrays are read-only. Floats meeting integer arrays become float64.
+    The 0-d arrays are shared and read-only: constants never change, so `y * 1.0001` in a loop
+    converts 1.0001 once (converting costs about as much as the multiplication). Each use still
+    gets its own Variable, so a drawing shows every constant where it is used. Floats meeting
+    integer arrays become float64.
     """
     if like is None or (like.kind != "f" and not integer):
         like = _FLOAT64
     key = (x, like)
-    v = _scalar_constants.get(key)
-    if v is None:
+    a = _scalar_arrays.get(key)
+    if a is None:
         a = np.array(x, like)
         a.flags.writeable = False
-        v = _variable(a)
         if x != 0:  # 0.0 == -0.0 as keys: zeros are not shared
-            if len(_scalar_constants) >= 4096:
-                _scalar_constants.clear()
-            _scalar_constants[key] = v
-    return v
+            if len(_scalar_arrays) >= 4096:
+                _scalar_arrays.clear()
+            _scalar_arrays[key] = a
+    return _variable(a)
 
 
 def _shapes(xs: Sequence[Variable]) -> str:

@@ -521,3 +521,11 @@ def test_observer_sees_gradients_summed_back_to_each_inputs_shape():
     add_step = seen[-1]
     assert add_step[0].shape == (2, 3) and add_step[1].shape == (3,)
     np.testing.assert_array_equal(add_step[1], [12.0, 12.0, 12.0])
+
+
+def test_each_use_of_a_python_number_is_its_own_constant():
+    x = Variable(1.0)
+    a, b = x * 2.0, x * 2.0
+    ca, cb = a.creator.inputs[1], b.creator.inputs[1]
+    assert ca is not cb and ca.item() == cb.item() == 2.0
+    assert not ca.requires_grad and not ca.data.flags.writeable  # shared read-only data is safe

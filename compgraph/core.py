@@ -656,7 +656,7 @@ def _backprop(
                     gx = _variable(np.asarray(gx))
                 xd = x.data
                 if gx.shape != xd.shape:
-                    gx = _unbroadcast(f, gx, xd.shape, xs.index(x))
+                    gx = _unbroadcast(f, gx, xs, x)
                 if gx.dtype is not xd.dtype and gx.dtype != xd.dtype:
                     gx = gx.astype(xd.dtype)
                 g = grads.get(x)
@@ -688,23 +688,24 @@ def _final_grad(f: Function, xs: tuple[Variable, ...], i: int, gx: Any, raw: boo
     if not raw and not isinstance(gx, Variable):
         gx = _variable(np.asarray(gx))
     if gx.shape != x.data.shape:
-        gx = _unbroadcast(f, gx, x.data.shape, i)
+        gx = _unbroadcast(f, gx, xs, x)
     return gx if gx.dtype == x.data.dtype else gx.astype(x.data.dtype)
 
 
-def _unbroadcast(f: Function, gx: Any, shape: tuple[int, ...], i: int) -> Any:
-    """Sum a gradient over the axes that broadcasting added or stretched, back to ``shape``.
+def _unbroadcast(f: Function, gx: Any, xs: tuple[Variable, ...], x: Variable) -> Any:
+    """Sum a gradient over the axes that broadcasting added or stretched, back to x's shape.
 
     The engine does this once for every op (as PyTorch's does), so gradient rules of
     broadcasting ops are written as plain math. Any other shape is a bug in the backward.
     """
+    shape = x.data.shape
     n = len(shape)
     if n <= gx.ndim and all(a == 1 or a == b for a, b in zip(shape, gx.shape[gx.ndim - n :])):
-        return _F.sum_to(gx, shape) if isinstance(gx, Variable) else _shape_ops.sum_to_array(gx, shape)
+        return _F.sum_to(gx, shape) if isinstance(gx, Variable) else _sum_to_array(gx, shape)
     raise ValueError(
-        f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} for input {i} of "
-        f"shape {shape}; each gradient must have its input's shape (or a shape the input "
-        "broadcasts to, which is summed back)"
+        f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} for input "
+        f"{xs.index(x)} of shape {shape}; each gradient must have its input's shape (or a shape "
+        "the input broadcasts to, which is summed back)"
     )
 
 
@@ -827,5 +828,5 @@ def grad(
 # run once per op.
 from compgraph import functions as _F  # noqa: E402
 from compgraph.functions import arithmetic as _arith  # noqa: E402
-from compgraph.functions import shape as _shape_ops  # noqa: E402
 from compgraph.functions.linear import MatMul as _MatMul  # noqa: E402
+from compgraph.functions.shape import sum_to_array as _sum_to_array  # noqa: E402

@@ -23,17 +23,16 @@ class MatMul(Op):
 
     def vjp(self, gy, y, x0, x1):
         # y = x0·x1:  ∂L/∂x0 = gy·x1ᵀ,  ∂L/∂x1 = x0ᵀ·gy
+        v0, v1 = self.inputs
         if x0.ndim == 2 and x1.ndim == 2:
-            gx0 = gy @ x1.T if self.needs_grad(0) else None
-            gx1 = x0.T @ gy if self.needs_grad(1) else None
-            return gx0, gx1
+            return (gy @ x1.T if v0.requires_grad else None), (x0.T @ gy if v1.requires_grad else None)
         # 1-D operands are a row (x0) or a column (x1) whose new axis is dropped from y;
         # batch axes may broadcast and are summed back.
         a = x0 if x0.ndim > 1 else x0.reshape(1, x0.shape[0])
         b = x1 if x1.ndim > 1 else x1.reshape(x1.shape[0], 1)
         g = gy.reshape(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1]))
-        gx0 = _sum_to(g @ _mT(b), a.shape).reshape(x0.shape) if self.needs_grad(0) else None
-        gx1 = _sum_to(_mT(a) @ g, b.shape).reshape(x1.shape) if self.needs_grad(1) else None
+        gx0 = _sum_to(g @ _mT(b), a.shape).reshape(x0.shape) if v0.requires_grad else None
+        gx1 = _sum_to(_mT(a) @ g, b.shape).reshape(x1.shape) if v1.requires_grad else None
         return gx0, gx1
 
     def describe_error(self, xs: Sequence[Variable], exc: Exception) -> str:

@@ -35,6 +35,11 @@ def _adapter(lib: str):
     return importlib.import_module(f"benchmarks.libs.{lib}_lib")
 
 
+def _factories(adapter) -> dict:
+    """The workloads an adapter supports: its functions named like the workloads."""
+    return {name: getattr(adapter, name) for name in WORKLOADS if callable(getattr(adapter, name, None))}
+
+
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:120]
 
@@ -57,10 +62,11 @@ def time_worker(lib: str, names: list[str], repeats: int, warmup: float) -> dict
     adapter = _adapter(lib)
     out: dict = {"version": adapter.version(), "results": {}}
     runs = {}
+    factories = _factories(adapter)
     for name in names:
-        if name in adapter.WORKLOADS:
+        if name in factories:
             try:
-                run = adapter.WORKLOADS[name]()
+                run = factories[name]()
                 out["results"][name] = {"grads": run(check=True)}
                 runs[name] = run
             except Exception as exc:  # a peer failing a workload is a result, not a crash
@@ -84,10 +90,11 @@ def time_worker(lib: str, names: list[str], repeats: int, warmup: float) -> dict
 def memory_worker(lib: str, name: str) -> dict:
     adapter = _adapter(lib)
     out: dict = {"version": adapter.version(), "results": {}}
-    if name not in adapter.WORKLOADS:
+    factory = _factories(adapter).get(name)
+    if factory is None:
         return out
     try:
-        run = adapter.WORKLOADS[name]()
+        run = factory()
         base = _rss_mb()
         start = time.perf_counter()
         grads = run(check=True)

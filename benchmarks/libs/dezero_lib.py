@@ -106,14 +106,3 @@ def deep():
         return [float(x.grad.data)] if check else None
 
     return run
-
-
-WORKLOADS = {
-    "apple": apple,
-    "scalar": scalar,
-    "matrix": matrix,
-    "mlp": mlp,
-    "cnn": cnn,
-    "deep": deep,
-    "mlp_memory": mlp_memory,
-}

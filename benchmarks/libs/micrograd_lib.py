@@ -48,6 +48,3 @@ def deep():
         return [x.grad] if check else None
 
     return run
-
-
-WORKLOADS = {"apple": apple, "scalar": scalar, "deep": deep}

@@ -154,13 +154,3 @@ def cnn():
         return out
 
     return step
-
-
-WORKLOADS = {
-    "apple": apple,
-    "scalar": scalar,
-    "matrix": matrix,
-    "mlp": mlp,
-    "cnn": cnn,
-    "mlp_memory": mlp_memory,
-}

@@ -107,14 +107,3 @@ def deep():
         return [x.grad.item()] if check else None
 
     return run
-
-
-WORKLOADS = {
-    "apple": apple,
-    "scalar": scalar,
-    "matrix": matrix,
-    "mlp": mlp,
-    "cnn": cnn,
-    "deep": deep,
-    "mlp_memory": mlp_memory,
-}

@@ -18,7 +18,6 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-Array: TypeAlias = np.ndarray
 #: ``observer(function, upstream_grads, input_grads)``: told of each step of a backward pass.
 Observer: TypeAlias = "Callable[[Function, tuple[Any, ...], tuple[Any, ...]], None]"
 #: What an op accepts as an operand: Variables, arrays (constants) and Python scalars (constants).

@@ -209,31 +209,31 @@ class Variable:
         return _F.astype(self, dtype)
 
     def __add__(self, other: Operand) -> Variable:
-        return _arith.Add()(self, other)
+        return _apply2(_new(_Add), self, other)
 
     def __radd__(self, other: Operand) -> Variable:
-        return _arith.Add()(other, self)
+        return _apply2(_new(_Add), other, self)
 
     def __sub__(self, other: Operand) -> Variable:
-        return _arith.Sub()(self, other)
+        return _apply2(_new(_Sub), self, other)
 
     def __rsub__(self, other: Operand) -> Variable:
-        return _arith.Sub()(other, self)
+        return _apply2(_new(_Sub), other, self)
 
     def __mul__(self, other: Operand) -> Variable:
-        return _arith.Mul()(self, other)
+        return _apply2(_new(_Mul), self, other)
 
     def __rmul__(self, other: Operand) -> Variable:
-        return _arith.Mul()(other, self)
+        return _apply2(_new(_Mul), other, self)
 
     def __truediv__(self, other: Operand) -> Variable:
-        return _arith.Div()(self, other)
+        return _apply2(_new(_Div), self, other)
 
     def __rtruediv__(self, other: Operand) -> Variable:
-        return _arith.Div()(other, self)
+        return _apply2(_new(_Div), other, self)
 
     def __neg__(self) -> Variable:
-        return _arith.Neg()(self)
+        return _apply1(_new(_Neg), self)
 
     def __pow__(self, exponent: int | float) -> Variable:
         return _F.pow(self, exponent)
@@ -245,10 +245,10 @@ class Variable:
         )
 
     def __matmul__(self, other: Operand) -> Variable:
-        return _MatMul()(self, other)
+        return _apply2(_new(_MatMul), self, other)
 
     def __rmatmul__(self, other: Operand) -> Variable:
-        return _MatMul()(other, self)
+        return _apply2(_new(_MatMul), other, self)
 
     def __getitem__(self, index: Any) -> Variable:
         return _F.get_item(self, index)
@@ -378,6 +378,9 @@ class Function:
     __slots__ = ("inputs", "_out", "generation", "_output_specs", "__weakref__")
 
     inputs: tuple[Variable, ...]
+    #: True when ``forward`` uses only Python operators (+ - * / **): then 0-d inputs are passed
+    #: as NumPy scalars, on which NumPy computes several times faster than on 0-d arrays.
+    scalar_forward: bool = False
 
     @property
     def outputs(self) -> tuple[weakref.ref, ...]:
@@ -386,70 +389,15 @@ class Function:
         return out if type(out) is tuple else (out,)
 
     def __call__(self, *inputs: Operand) -> Any:
-        # The hot path of every op: one- and two-input calls avoid building argument lists.
         n = len(inputs)
-        try:
-            if n == 2:
-                x0, x1 = inputs
-                if not (isinstance(x0, Variable) and isinstance(x1, Variable)):
-                    inputs = x0, x1 = _as_variables(self, inputs)
-                ys = self.forward(x0.data, x1.data)
-            elif n == 1:
-                x0 = inputs[0]
-                if not isinstance(x0, Variable):
-                    inputs = (x0,) = _as_variables(self, inputs)
-                ys = self.forward(x0.data)
-            else:
-                for x in inputs:
-                    if not isinstance(x, Variable):
-                        inputs = _as_variables(self, inputs)
-                        break
-                ys = self.forward(*[x.data for x in inputs])
-        except ValueError as exc:
-            raise ValueError(self.describe_error(_as_variables(self, inputs), exc)) from exc
-        self.inputs = inputs
-        gen = -1  # the newest input that needs a gradient; -1: record nothing
-        if _mode.enabled:
-            if n == 2:
-                if x0.requires_grad:
-                    gen = x0.generation
-                if x1.requires_grad and x1.generation > gen:
-                    gen = x1.generation
-            else:
-                for x in inputs:
-                    if x.requires_grad and x.generation > gen:
-                        gen = x.generation
-        if type(ys) is not tuple:
-            if type(ys) is not np.ndarray:
-                ys = np.asarray(ys) if isinstance(ys, np.generic) else self._as_array(ys)
-            out = _new(Variable)  # _variable() inlined: this runs once per op
-            out.data = ys
-            out.name = None
-            out.grad = None
-            if gen >= 0:
-                out.creator = self
-                out.generation = gen + 1
-                out.requires_grad = True
-                self.generation = gen
-                self._out = weakref.ref(out)
-            else:
-                out.creator = None
-                out.generation = 0
-                out.requires_grad = False
-            return out
-        outs = tuple(_variable(y if type(y) is np.ndarray else self._as_array(y)) for y in ys)
-        if gen >= 0:
-            for out in outs:
-                out.creator = self
-                out.generation = gen + 1
-                out.requires_grad = True
-            self.generation = gen
-            self._out = tuple(weakref.ref(out) for out in outs)
-            self._output_specs = tuple((out.shape, out.dtype) for out in outs)
-        return outs
+        if n == 2:
+            return _apply2(self, inputs[0], inputs[1])
+        if n == 1:
+            return _apply1(self, inputs[0])
+        return _apply(self, inputs)
 
     def _as_array(self, y: Any) -> np.ndarray:
-        if isinstance(y, (np.generic, int, float)):
+        if isinstance(y, (np.generic, int, float)):  # a 0-d result comes back as a NumPy scalar
             return np.asarray(y)
         raise TypeError(
             f"{type(self).__name__}.forward returned a {type(y).__name__}; it must return an "
@@ -468,6 +416,128 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+# --- recording: the hot path of every op ---------------------------------------------------------
+# Function.__call__ and Variable's operators come here; one- and two-input calls have their own
+# copies of the few lines that record a node, so that they build no argument lists.
+
+
+def _apply2(f: Function, x0: Any, x1: Any) -> Any:
+    """Run and record ``f`` on two operands."""
+    if type(x0) is not Variable or type(x1) is not Variable:
+        x0, x1 = _as_variables(f, (x0, x1))
+    a, b = x0.data, x1.data
+    try:
+        if not (a.ndim or b.ndim) and f.scalar_forward:
+            ys = f.forward(a[()], b[()])
+        else:
+            ys = f.forward(a, b)
+    except ValueError as exc:
+        raise ValueError(f.describe_error((x0, x1), exc)) from exc
+    f.inputs = (x0, x1)
+    gen = -1  # the newest input that needs a gradient; -1: record nothing
+    if _mode.enabled:
+        if x0.requires_grad:
+            gen = x0.generation
+        if x1.requires_grad and x1.generation > gen:
+            gen = x1.generation
+    if type(ys) is not np.ndarray:
+        if type(ys) is tuple:
+            return _outputs(f, ys, gen)
+        ys = f._as_array(ys)
+    out = _new(Variable)  # _variable() inlined: this runs once per op
+    out.data = ys
+    out.name = None
+    out.grad = None
+    if gen < 0:
+        out.creator = None
+        out.generation = 0
+        out.requires_grad = False
+        return out
+    out.creator = f
+    out.generation = gen + 1
+    out.requires_grad = True
+    f.generation = gen
+    f._out = weakref.ref(out)
+    return out
+
+
+def _apply1(f: Function, x0: Any) -> Any:
+    """Run and record ``f`` on one operand."""
+    if type(x0) is not Variable:
+        (x0,) = _as_variables(f, (x0,))
+    a = x0.data
+    try:
+        ys = f.forward(a[()] if not a.ndim and f.scalar_forward else a)
+    except ValueError as exc:
+        raise ValueError(f.describe_error((x0,), exc)) from exc
+    f.inputs = (x0,)
+    if type(ys) is not np.ndarray:
+        if type(ys) is tuple:
+            return _outputs(f, ys, x0.generation if x0.requires_grad and _mode.enabled else -1)
+        ys = f._as_array(ys)
+    out = _new(Variable)
+    out.data = ys
+    out.name = None
+    out.grad = None
+    if not (x0.requires_grad and _mode.enabled):
+        out.creator = None
+        out.generation = 0
+        out.requires_grad = False
+        return out
+    gen = x0.generation
+    out.creator = f
+    out.generation = gen + 1
+    out.requires_grad = True
+    f.generation = gen
+    f._out = weakref.ref(out)
+    return out
+
+
+def _apply(f: Function, inputs: tuple) -> Any:
+    """Run and record ``f`` on any number of operands."""
+    for x in inputs:
+        if type(x) is not Variable:
+            inputs = _as_variables(f, inputs)
+            break
+    try:
+        ys = f.forward(*[x.data for x in inputs])
+    except ValueError as exc:
+        raise ValueError(f.describe_error(inputs, exc)) from exc
+    f.inputs = inputs
+    gen = -1
+    if _mode.enabled:
+        for x in inputs:
+            if x.requires_grad and x.generation > gen:
+                gen = x.generation
+    if type(ys) is tuple:
+        return _outputs(f, ys, gen)
+    if type(ys) is not np.ndarray:
+        ys = f._as_array(ys)
+    out = _variable(ys)
+    if gen >= 0:
+        out.creator = f
+        out.generation = gen + 1
+        out.requires_grad = True
+        f.generation = gen
+        f._out = weakref.ref(out)
+    return out
+
+
+def _outputs(f: Function, ys: tuple, gen: int) -> tuple[Variable, ...]:
+    """Record the outputs of a function that returned several."""
+    outs = tuple(_variable(y if type(y) is np.ndarray else f._as_array(y)) for y in ys)
+    if gen >= 0:
+        for out in outs:
+            out.creator = f
+            out.generation = gen + 1
+            out.requires_grad = True
+        f.generation = gen
+        f._out = tuple(weakref.ref(out) for out in outs)
+        f._output_specs = tuple((out.shape, out.dtype) for out in outs)
+    return outs
+
 
 
 class Op(Function):
@@ -573,6 +643,7 @@ def _backprop(
     grads: dict[Variable, Any] = {}
     heap: list[tuple[int, int, Function]] = []
     seen: set[Function] = set()
+    owned: set[int] = set()  # ids of the arrays this pass allocated for leaves' sums
     count = 0
     for y, gy in zip(outputs, grad_outputs):
         if not isinstance(y, Variable):
@@ -672,8 +743,14 @@ def _backprop(
                                 follow = None
                             heappush(heap, (-c.generation, count + 1, c))
                             count += 2
+                elif id(g) in owned:
+                    g += gx
                 else:
-                    grads[x] = g + gx
+                    g = g + gx
+                    grads[x] = g
+                    if raw and x.creator is None and type(g) is np.ndarray:
+                        # a leaf's sum is seen by no rule: later terms can be added in place
+                        owned.add(id(g))
     finally:
         _mode.enabled = previous_mode
     return grads
@@ -699,6 +776,8 @@ def _unbroadcast(f: Function, gx: Any, xs: tuple[Variable, ...], x: Variable) ->
     """
     shape = x.data.shape
     n = len(shape)
+    if type(gx) is np.ndarray and gx.ndim == n + 1 and gx.shape[1:] == shape:
+        return _add_reduce(gx, 0)  # a bias's gradient: summed over the batch, the commonest case
     if n <= gx.ndim and all(a == 1 or a == b for a, b in zip(shape, gx.shape[gx.ndim - n :])):
         return _F.sum_to(gx, shape) if isinstance(gx, Variable) else _sum_to_array(gx, shape)
     raise ValueError(
@@ -706,6 +785,9 @@ def _unbroadcast(f: Function, gx: Any, xs: tuple[Variable, ...], x: Variable) ->
         f"{xs.index(x)} of shape {shape}; each gradient must have its input's shape (or a shape "
         "the input broadcasts to, which is summed back)"
     )
+
+
+_add_reduce = np.add.reduce  # ndarray.sum without its Python-level wrapper
 
 
 def _gather_outputs(f: Function, grads: dict, free: bool, targets: set | None, raw: bool) -> tuple[Any, ...]:
@@ -823,9 +905,13 @@ def grad(
 
 
 # Variable's operators and methods are ops from `functions`, which builds on this module; it is
-# imported last, once Variable and Function exist. Operators call the op classes directly: they
-# run once per op.
+# imported last, once Variable and Function exist. Operators make their op objects without a
+# constructor call (these ops have no parameters) and go straight to the recording code.
 from compgraph import functions as _F  # noqa: E402
-from compgraph.functions import arithmetic as _arith  # noqa: E402
+from compgraph.functions.arithmetic import Add as _Add  # noqa: E402
+from compgraph.functions.arithmetic import Div as _Div  # noqa: E402
+from compgraph.functions.arithmetic import Mul as _Mul  # noqa: E402
+from compgraph.functions.arithmetic import Neg as _Neg  # noqa: E402
+from compgraph.functions.arithmetic import Sub as _Sub  # noqa: E402
 from compgraph.functions.linear import MatMul as _MatMul  # noqa: E402
 from compgraph.functions.shape import sum_to_array as _sum_to_array  # noqa: E402

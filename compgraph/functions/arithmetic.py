@@ -15,6 +15,7 @@ from compgraph.core import Op, Operand, Variable, dispatch
 
 class Add(Op):
     __slots__ = ()
+    scalar_forward = True
 
     def forward(self, x0, x1):
         return x0 + x1
@@ -32,6 +33,7 @@ def add(x0: Operand, x1: Operand) -> Variable:
 
 class Sub(Op):
     __slots__ = ()
+    scalar_forward = True
 
     def forward(self, x0, x1):
         return x0 - x1
@@ -49,6 +51,7 @@ def sub(x0: Operand, x1: Operand) -> Variable:
 
 class Mul(Op):
     __slots__ = ()
+    scalar_forward = True
 
     def forward(self, x0, x1):
         return x0 * x1
@@ -66,6 +69,7 @@ def mul(x0: Operand, x1: Operand) -> Variable:
 
 class Div(Op):
     __slots__ = ()
+    scalar_forward = True
 
     def forward(self, x0, x1):
         return x0 / x1
@@ -83,6 +87,7 @@ def div(x0: Operand, x1: Operand) -> Variable:
 
 class Neg(Op):
     __slots__ = ()
+    scalar_forward = True
 
     def forward(self, x):
         return -x

@@ -539,7 +539,6 @@ def _outputs(f: Function, ys: tuple, gen: int) -> tuple[Variable, ...]:
     return outs
 
 
-
 class Op(Function):
     """A single-output Function whose gradient rule is written once for arrays and Variables.
 

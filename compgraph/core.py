@@ -322,29 +322,30 @@ def _constant(x: Any, like: np.dtype | None, fn: Function, position: int) -> Var
 
 
 _FLOAT64 = np.dtype(np.float64)
-_scalar_arrays: dict[tuple[Any, np.dtype], np.ndarray] = {}
+_constants: dict[tuple[Any, np.dtype], Variable] = {}
 
 
 def _scalar_constant(x: float, like: np.dtype | None, integer: bool = False) -> Variable:
     """A constant Variable for a Python scalar operand, in the dtype of the arrays it meets.
 
-    The 0-d arrays are shared and read-only: constants never change, so `y * 1.0001` in a loop
-    converts 1.0001 once (converting costs about as much as the multiplication). Each use still
-    gets its own Variable, so a drawing shows every constant where it is used. Floats meeting
-    integer arrays become float64.
+    Constants are shared: ``y * 1.0001`` in a loop converts 1.0001 once and makes one
+    Variable for it (each conversion costs about as much as the multiplication). Their data
+    is read-only and they never get a gradient; drawings still show a constant at each use.
+    Floats meeting integer arrays become float64.
     """
     if like is None or (like.kind != "f" and not integer):
         like = _FLOAT64
     key = (x, like)
-    a = _scalar_arrays.get(key)
-    if a is None:
+    v = _constants.get(key)
+    if v is None:
         a = np.array(x, like)
         a.flags.writeable = False
+        v = _variable(a)
         if x != 0:  # 0.0 == -0.0 as keys: zeros are not shared
-            if len(_scalar_arrays) >= 4096:
-                _scalar_arrays.clear()
-            _scalar_arrays[key] = a
-    return _variable(a)
+            if len(_constants) >= 4096:
+                _constants.clear()
+            _constants[key] = v
+    return v
 
 
 def _shapes(xs: Sequence[Variable]) -> str:

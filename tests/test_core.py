@@ -523,9 +523,12 @@ def test_observer_sees_gradients_summed_back_to_each_inputs_shape():
     np.testing.assert_array_equal(add_step[1], [12.0, 12.0, 12.0])
 
 
-def test_each_use_of_a_python_number_is_its_own_constant():
+def test_python_numbers_become_shared_read_only_constants():
     x = Variable(1.0)
     a, b = x * 2.0, x * 2.0
     ca, cb = a.creator.inputs[1], b.creator.inputs[1]
-    assert ca is not cb and ca.item() == cb.item() == 2.0
-    assert not ca.requires_grad and not ca.data.flags.writeable  # shared read-only data is safe
+    assert ca is cb and ca.item() == 2.0
+    assert not ca.requires_grad and not ca.data.flags.writeable  # sharing it is safe
+    assert (x.astype(np.float32) * 2.0).creator.inputs[1].dtype == np.float32  # one per dtype
+    z0, z1 = (x * 0.0).creator.inputs[1], (x * -0.0).creator.inputs[1]
+    assert np.signbit(z1.data) and not np.signbit(z0.data)  # 0.0 == -0.0, yet they differ

@@ -182,10 +182,14 @@ class _Builder:
             elif v.requires_grad:
                 node = self.add_node("leaf", name, name)
             else:
-                text = fmt.format_array(v.data)
-                node = self.add_node("const", text, f"constant {text}", fmt.value_flags(v.data))
+                node = self.constant(v)
             self.var_nodes[v] = node
         return node
+
+    def constant(self, v: Variable) -> str:
+        """A new node showing a constant's value."""
+        text = fmt.format_array(v.data)
+        return self.add_node("const", text, f"constant {text}", fmt.value_flags(v.data))
 
     def build(self) -> Graph:
         w, graph = self.w, self.graph
@@ -201,15 +205,20 @@ class _Builder:
 
         # nodes, in the order values are computed
         units: list[Function | list[Function]] = []
+        const_nodes: dict[tuple[Function, int], str] = {}
         for f in self.included:
             block = block_of.get(f)
             if block is not None and block[0] is not f:
                 continue
             members = block if block is not None else [f]
             for g in members:
-                for x in g.inputs:
+                for i, x in enumerate(g.inputs):
                     outside = x.creator is None or x.creator not in self.included_set
-                    if outside and (block is None or x.requires_grad):
+                    if not outside or (block is not None and not x.requires_grad):
+                        continue
+                    if _is_constant(x):  # drawn at each use: no gradient flows, nothing to add up
+                        const_nodes[g, i] = self.constant(x)
+                    else:
                         self.source(x)
             if block is None:
                 node = self.add_node("op", label(f), _title(f, w.names))
@@ -228,7 +237,11 @@ class _Builder:
                 node = graph.function_nodes[unit]
                 step = self.step(unit)
                 for i, x in enumerate(unit.inputs):
-                    targets.setdefault(x, []).append((node, self.contribution(unit, i), step))
+                    const = const_nodes.get((unit, i))
+                    if const is not None:
+                        self.add_edge(const, node, w.names[x], None, None)
+                    else:
+                        targets.setdefault(x, []).append((node, self.contribution(unit, i), step))
         for y in w.outputs:
             if y.creator is None:
                 continue
@@ -281,8 +294,7 @@ class _Builder:
     def edges_of(self, v: Variable, outs: list[tuple[str, np.ndarray | None, int | None]]) -> None:
         source = self.source(v)
         name = self.w.names[v]
-        is_const = v.creator is None and not v.requires_grad
-        value = None if is_const or not self.values else fmt.format_array(v.data)
+        value = None if _is_constant(v) or not self.values else fmt.format_array(v.data)
         vflags = fmt.value_flags(v.data)
         if vflags and v.creator in self.included_set:  # the function that made a NaN or Inf
             self.node(self.graph.function_nodes[v.creator]).flags = vflags
@@ -327,6 +339,10 @@ class _Builder:
         self.flags_seen.update(edge.value_flags)
         self.flags_seen.update(edge.grad_flags)
         graph.edges.append(edge)
+
+
+def _is_constant(v: Variable) -> bool:
+    return v.creator is None and not v.requires_grad
 
 
 def _add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:

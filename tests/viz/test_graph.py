@@ -52,6 +52,20 @@ def test_constants_show_their_value_and_get_no_gradient():
     assert edge(g, "x", "×").grad == "2.5"
 
 
+def test_a_constant_is_drawn_at_each_use_even_when_the_engine_shares_it():
+    x, y = Variable(2.0, name="x"), Variable(3.0, name="y")
+    z = x * 2.5 + y * 2.5
+    first, second = (v.creator.inputs[1] for v in z.creator.inputs)
+    assert first is second  # the engine converts 2.5 once
+    g = build(z)
+    consts = [n for n in g.nodes if n.kind == "const"]
+    assert [n.label for n in consts] == ["2.5", "2.5"]
+    assert not [n for n in g.nodes if n.kind == "branch"]
+    into_products = [e for e in g.edges if e.source in {n.id for n in consts}]
+    assert len(into_products) == 2 and len({e.target for e in into_products}) == 2
+    assert edge(g, "x", "×").grad == "2.5" and edge(g, "y", "×").grad == "2.5"
+
+
 def test_names_option_labels_intermediate_values_only(ao):
     g = build(ao["price"], names=True)
     assert g.show_names

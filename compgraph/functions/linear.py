@@ -70,17 +70,17 @@ class Linear(Op):
 
     def vjp(self, gy, y, x, W, b=None):
         # y = x·W + b:  ∂L/∂x = gy·Wᵀ,  ∂L/∂W = xᵀ·gy,  ∂L/∂b = Σ over the batch of gy
-        need = [v.requires_grad for v in self.inputs]  # the input batch (a constant) needs none
-        gx = gy @ W.T if need[0] else None
+        vs = self.inputs
+        gx = gy @ W.T if vs[0].requires_grad else None  # the input batch (a constant) needs none
         gW = None
-        if need[1]:
+        if vs[1].requires_grad:
             if x.ndim == 2:
                 gW = x.T @ gy
             else:
                 gW = x.reshape(-1, x.shape[-1]).T @ gy.reshape(-1, gy.shape[-1])
         if b is None:
             return gx, gW
-        return gx, gW, gy if need[2] else None  # the engine sums gy over the batch
+        return gx, gW, gy if vs[2].requires_grad else None  # the engine sums gy over the batch
 
     def describe_error(self, xs: Sequence[Variable], exc: Exception) -> str:
         x, W = xs[0], xs[1]

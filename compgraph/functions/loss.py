@@ -8,6 +8,10 @@ from compgraph.core import Op, Operand, Variable, as_array
 from compgraph.functions.activation import _softmax, log_softmax_array
 
 
+_UNSIGNED = {np.dtype(c): np.dtype(c.upper()) for c in "bhilq"} | {np.dtype(c): np.dtype(c) for c in "BHILQ"}
+_max = np.maximum.reduce  # ndarray.max without its Python-level wrapper
+
+
 def _check_labels(x: np.ndarray, t: np.ndarray) -> None:
     if x.ndim != 2:
         raise ValueError(f"SoftmaxCrossEntropy: x must be (N, C) scores, got shape {x.shape}")
@@ -18,7 +22,8 @@ def _check_labels(x: np.ndarray, t: np.ndarray) -> None:
             f"of shape {x.shape}, got {t.dtype} of shape {t.shape}{hint}"
         )
     # one pass: viewed as unsigned, a negative label is huge (np.ptp or min+max take two)
-    if t.size and t.view(t.dtype.str.replace("i", "u")).max() >= x.shape[1]:
+    unsigned = _UNSIGNED.get(t.dtype) or np.dtype(t.dtype.str.replace("i", "u"))
+    if t.size and _max(t.view(unsigned)) >= x.shape[1]:
         raise ValueError(
             f"SoftmaxCrossEntropy: labels must lie in [0, {x.shape[1]}), "
             f"got values from {t.min()} to {t.max()}"

@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import compgraph as cg
 import compgraph.functions as F
 from compgraph import Variable
+from compgraph.functions.activation import max_keepdims, sum_keepdims
 from tests.strategies import arrays, shapes
 
 
@@ -55,3 +57,24 @@ def test_softmax_values_sum_to_one_and_survive_large_logits():
     log_y = F.log_softmax(x).data
     assert np.isfinite(log_y).all()
     np.testing.assert_allclose(np.exp(log_y), y)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(shapes(min_dims=1, max_dims=3)), st.sampled_from([-1, 0]), st.booleans())
+def test_fast_row_reductions_equal_numpys(x, axis, single):
+    x = x.astype(np.float32) if single else x
+    assert np.array_equal(max_keepdims(x, axis), x.max(axis=axis, keepdims=True))
+    np.testing.assert_allclose(sum_keepdims(x, axis), x.sum(axis=axis, keepdims=True), rtol=1e-5, atol=1e-5)
+
+
+def test_fast_row_reductions_keep_nan_inf_and_other_dtypes():
+    x = np.array([[1.0, np.nan, 3.0], [np.inf, 1.0, 2.0], [-np.inf, -np.inf, -1.0]])
+    assert np.array_equal(max_keepdims(x, 1), [[np.nan], [np.inf], [-1.0]], equal_nan=True)
+    assert np.array_equal(sum_keepdims(x, 1), [[np.nan], [np.inf], [-np.inf]], equal_nan=True)
+    ints = np.arange(6).reshape(2, 3)
+    assert sum_keepdims(ints, -1).dtype == ints.sum(axis=-1).dtype
+    assert np.array_equal(sum_keepdims(ints, -1), [[3], [12]])
+    half = np.ones((2, 3), np.float16)
+    assert sum_keepdims(half, 1).dtype == np.float16 and max_keepdims(half, 1).dtype == np.float16
+    scalar = np.array(2.0)
+    assert max_keepdims(scalar, -1) == sum_keepdims(scalar, -1) == scalar.max(axis=-1, keepdims=True)

@@ -103,9 +103,11 @@ class Variable:
     def __init__(self, data: Any, name: str | None = None, *, requires_grad: bool | None = None):
         if type(data) is float:
             data = np.array(data)  # float64
-        elif type(data) is not np.ndarray:
-            data = _as_data(data)
-        is_float = data.dtype.kind == "f"
+            is_float = True
+        else:
+            if type(data) is not np.ndarray:
+                data = _as_data(data)
+            is_float = data.dtype.kind == "f"
         if requires_grad is None:
             requires_grad = is_float
         elif requires_grad and not is_float:
@@ -322,7 +324,7 @@ def _constant(x: Any, like: np.dtype | None, fn: Function, position: int) -> Var
 
 
 _FLOAT64 = np.dtype(np.float64)
-_constants: dict[tuple[Any, np.dtype], Variable] = {}
+_constants: dict[tuple[Any, ...], Variable] = {}
 
 
 def _scalar_constant(x: float, like: np.dtype | None, integer: bool = False) -> Variable:
@@ -335,7 +337,9 @@ def _scalar_constant(x: float, like: np.dtype | None, integer: bool = False) -> 
     """
     if like is None or (like.kind != "f" and not integer):
         like = _FLOAT64
-    key = (x, like)
+    # 1.0 == 1 as keys: an integer array's constants get keys of their own, so that a float
+    # meeting it (which becomes float64) never finds them
+    key = (x, like) if like.kind == "f" else (x, like, int)
     v = _constants.get(key)
     if v is None:
         a = np.array(x, like)
@@ -426,7 +430,10 @@ class Function:
 
 def _apply2(f: Function, x0: Any, x1: Any) -> Any:
     """Run and record ``f`` on two operands."""
-    if type(x0) is not Variable or type(x1) is not Variable:
+    if type(x1) is not Variable:
+        c = _constants.get((x1, x0.data.dtype)) if type(x0) is Variable and type(x1) is float else None
+        x0, x1 = (x0, c) if c is not None else _as_variables(f, (x0, x1))
+    elif type(x0) is not Variable:
         x0, x1 = _as_variables(f, (x0, x1))
     a, b = x0.data, x1.data
     try:
@@ -667,6 +674,7 @@ def _backprop(
             count += 1
 
     free = not retain_grad
+    pop = free and targets is None  # drop every intermediate gradient once it is used
     heappop, heappush = heapq.heappop, heapq.heappush
     previous_mode = _mode.enabled
     _mode.enabled = create_graph
@@ -682,29 +690,27 @@ def _backprop(
             refs = f._out
             if type(refs) is not tuple:
                 y = refs()
-                if free and (targets is None or y not in targets):
-                    gy = grads.pop(y)
-                else:
-                    gy = grads[y]
+                gy = grads.pop(y) if pop or (free and y not in targets) else grads[y]
                 xs = f.inputs
-                if not raw:
-                    gxs = f.backward(gy)
-                elif isinstance(f, Op):
+                if raw and isinstance(f, Op):
                     # 0-d values go to the rule as NumPy scalars, on which NumPy computes
                     # several times faster than on 0-d arrays (the same IEEE operations)
                     yd = y.data
                     if not yd.ndim:
                         yd = yd[()]
-                    if len(xs) == 2:
+                    n = len(xs)
+                    if n == 2:
                         a, b = xs[0].data, xs[1].data
                         gxs = f.vjp(gy, yd, a if a.ndim else a[()], b if b.ndim else b[()])
-                    elif len(xs) == 1:
+                    elif n == 1:
                         a = xs[0].data
                         gxs = f.vjp(gy, yd, a if a.ndim else a[()])
                     else:
                         gxs = f.vjp(gy, yd, *[x.data for x in xs])
-                else:
+                elif raw:
                     gxs = _user_backward_raw(f, (gy,))
+                else:
+                    gxs = f.backward(gy)
             else:
                 gys = _gather_outputs(f, grads, free, targets, raw)
                 xs = f.inputs
@@ -834,7 +840,10 @@ def _backprop_into_grad(
     grads = _backprop(outputs, grad_outputs, None, retain_grad, create_graph, observer)
     for x, g in grads.items():
         if x.creator is None or retain_grad:
-            g = _as_grad(g)
+            if type(g) is np.ndarray and g.flags.writeable:  # the commonest case, inlined
+                g = _variable(g)
+            else:
+                g = _as_grad(g)
             if x.grad is None:
                 x.grad = g
             elif create_graph:

@@ -532,3 +532,13 @@ def test_python_numbers_become_shared_read_only_constants():
     assert (x.astype(np.float32) * 2.0).creator.inputs[1].dtype == np.float32  # one per dtype
     z0, z1 = (x * 0.0).creator.inputs[1], (x * -0.0).creator.inputs[1]
     assert np.signbit(z1.data) and not np.signbit(z0.data)  # 0.0 == -0.0, yet they differ
+
+
+def test_shared_constants_keep_numpys_promotion_rules():
+    ints = Variable(np.array([1, 2]))
+    assert (ints * 1).dtype == np.int64 and (ints * 1).data.tolist() == [1, 2]
+    halves = ints * 1.5  # a float meeting integers gives float64, even after the int 1 was cached
+    assert halves.dtype == np.float64 and halves.data.tolist() == [1.5, 3.0]
+    assert (ints * 1.0).dtype == np.float64
+    x32 = Variable(np.ones(2, np.float32))
+    assert (x32 * 1).dtype == (x32 * 1.0).dtype == np.float32

@@ -7,7 +7,6 @@ import numpy as np
 from compgraph.core import Op, Operand, Variable, as_array
 from compgraph.functions.activation import _softmax, log_softmax_array
 
-
 _UNSIGNED = {np.dtype(c): np.dtype(c.upper()) for c in "bhilq"} | {np.dtype(c): np.dtype(c) for c in "BHILQ"}
 _max = np.maximum.reduce  # ndarray.max without its Python-level wrapper
 

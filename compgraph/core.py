@@ -783,7 +783,7 @@ def _unbroadcast(f: Function, gx: Any, xs: tuple[Variable, ...], x: Variable) ->
     shape = x.data.shape
     n = len(shape)
     if type(gx) is np.ndarray and gx.ndim == n + 1 and gx.shape[1:] == shape:
-        return _add_reduce(gx, 0)  # a bias's gradient: summed over the batch, the commonest case
+        return _sum_leading(gx)  # a bias's gradient: summed over the batch, the commonest case
     if n <= gx.ndim and all(a == 1 or a == b for a, b in zip(shape, gx.shape[gx.ndim - n :])):
         return _F.sum_to(gx, shape) if isinstance(gx, Variable) else _sum_to_array(gx, shape)
     raise ValueError(
@@ -791,9 +791,6 @@ def _unbroadcast(f: Function, gx: Any, xs: tuple[Variable, ...], x: Variable) ->
         f"{xs.index(x)} of shape {shape}; each gradient must have its input's shape (or a shape "
         "the input broadcasts to, which is summed back)"
     )
-
-
-_add_reduce = np.add.reduce  # ndarray.sum without its Python-level wrapper
 
 
 def _gather_outputs(f: Function, grads: dict, free: bool, targets: set | None, raw: bool) -> tuple[Any, ...]:
@@ -917,6 +914,7 @@ def grad(
 # imported last, once Variable and Function exist. Operators make their op objects without a
 # constructor call (these ops have no parameters) and go straight to the recording code.
 from compgraph import functions as _F  # noqa: E402
+from compgraph.functions._fast import sum_leading as _sum_leading  # noqa: E402
 from compgraph.functions.arithmetic import Add as _Add  # noqa: E402
 from compgraph.functions.arithmetic import Div as _Div  # noqa: E402
 from compgraph.functions.arithmetic import Mul as _Mul  # noqa: E402

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from compgraph.core import Op, Operand, Variable, dispatch
+from compgraph.functions._fast import sum_leading
 
 
 def sum_to_array(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -15,7 +16,7 @@ def sum_to_array(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return x
     lead = x.ndim - len(shape)
     if lead > 0 and x.shape[lead:] == shape:  # only leading axes added: a bias, a batch
-        return x.sum(axis=tuple(range(lead)))
+        return sum_leading(x) if lead == 1 else x.sum(axis=tuple(range(lead)))
     if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, x.shape[lead:])):
         raise ValueError(f"sum_to: cannot sum shape {x.shape} to {shape}: {shape} does not broadcast to it")
     axes = tuple(range(lead)) + tuple(

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import compgraph as cg
 import compgraph.functions as F
 from compgraph import Variable
-from compgraph.functions.activation import max_keepdims, sum_keepdims
+from compgraph.functions._fast import max_keepdims, sum_keepdims, sum_leading
 from tests.strategies import arrays, shapes
 
 
@@ -78,3 +78,14 @@ def test_fast_row_reductions_keep_nan_inf_and_other_dtypes():
     assert sum_keepdims(half, 1).dtype == np.float16 and max_keepdims(half, 1).dtype == np.float16
     scalar = np.array(2.0)
     assert max_keepdims(scalar, -1) == sum_keepdims(scalar, -1) == scalar.max(axis=-1, keepdims=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(shapes(min_dims=1, max_dims=3)), st.booleans())
+def test_sum_over_the_batch_equals_numpys(x, single):
+    x = x.astype(np.float32) if single else x
+    expected = x.sum(axis=0)
+    got = sum_leading(x)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(sum_leading(np.asfortranarray(x)), expected, rtol=1e-5, atol=1e-5)

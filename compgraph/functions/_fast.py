@@ -29,10 +29,17 @@ def _ones(n: int, dtype: np.dtype, column: bool) -> np.ndarray:
 
 def sum_leading(x: np.ndarray) -> np.ndarray:
     """``x.sum(axis=0)``: a bias's gradient summed over the batch."""
-    if x.dtype.char in _BLAS_TYPES and x.ndim >= 2 and x.flags.c_contiguous:
-        n = x.shape[0]
-        return (_ones(n, x.dtype, False) @ x.reshape(n, -1)).reshape(x.shape[1:])
+    if x.ndim == 2 and x.dtype.char in _BLAS_TYPES:  # (batch, features): one BLAS call
+        ones = _row_ones.get((len(x), x.dtype))
+        if ones is None:
+            if len(_row_ones) >= 256:
+                _row_ones.clear()
+            ones = _row_ones[len(x), x.dtype] = _ones(len(x), x.dtype, False)
+        return ones @ x
     return np.add.reduce(x, 0)
+
+
+_row_ones: dict[tuple[int, np.dtype], np.ndarray] = {}  # the hot path's own index of _ones
 
 
 def _along_last(x: np.ndarray, axis: int) -> bool:

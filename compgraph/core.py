@@ -722,14 +722,14 @@ def _backprop(
                     f"{type(f).__name__}.backward returned {len(gxs)} gradient(s) for {len(xs)} "
                     "input(s); it must return one gradient per input (None where there is none)"
                 )
+            if not raw:  # a rule may return arrays for constant parts: recorded gradients are Variables
+                gxs = tuple(_as_variable_grad(g) for g in gxs)
             if observer is not None:  # it sees each input's final gradient (None: no gradient)
-                gxs = tuple(_final_grad(f, xs, i, gx, raw) for i, gx in enumerate(gxs))
+                gxs = tuple(_final_grad(f, xs, i, gx) for i, gx in enumerate(gxs))
                 observer(f, gys if type(refs) is tuple else (gy,), gxs)
             for x, gx in zip(xs, gxs):
                 if gx is None or not x.requires_grad:
                     continue
-                if not raw and not isinstance(gx, Variable):
-                    gx = _variable(np.asarray(gx))
                 xd = x.data
                 if gx.shape != xd.shape:
                     gx = _unbroadcast(f, gx, xs, x)
@@ -762,13 +762,15 @@ def _backprop(
     return grads
 
 
-def _final_grad(f: Function, xs: tuple[Variable, ...], i: int, gx: Any, raw: bool) -> Any:
+def _as_variable_grad(g: Any) -> Any:
+    return g if g is None or isinstance(g, Variable) else _variable(np.asarray(g))
+
+
+def _final_grad(f: Function, xs: tuple[Variable, ...], i: int, gx: Any) -> Any:
     """Input ``i``'s gradient as the engine will use it: summed back, cast, None if not needed."""
     x = xs[i]
     if gx is None or not x.requires_grad:
         return None
-    if not raw and not isinstance(gx, Variable):
-        gx = _variable(np.asarray(gx))
     if gx.shape != x.data.shape:
         gx = _unbroadcast(f, gx, xs, x)
     return gx if gx.dtype == x.data.dtype else gx.astype(x.data.dtype)

@@ -2,9 +2,10 @@
 
 A computation records its graph while it runs (define-by-run). Each Function call on
 Variables that need gradients creates one node that holds its inputs strongly and its outputs
-weakly, so a graph lives exactly as long as its last output and holds no reference cycles.
-``Variable.backward`` and ``grad`` walk the graph in reverse, visiting every function once,
-after all of its consumers: in decreasing generation order, from a heap, never recursively.
+weakly (an Op not at all), so a graph lives exactly as long as its last output and holds no
+reference cycles. ``Variable.backward`` and ``grad`` walk the graph in reverse from the outputs,
+visiting every function once, after all of its consumers: in decreasing generation order, from
+a heap, never recursively.
 """
 
 from __future__ import annotations
@@ -379,13 +380,14 @@ class Function:
     """
 
     # _out: a weak reference to the output, or a tuple of them for several (one object fewer
-    # per op for the garbage collector to track than a 1-tuple)
+    # per op for the garbage collector to track than a 1-tuple); None for an Op
     __slots__ = ("inputs", "_out", "generation", "_output_specs", "__weakref__")
 
     inputs: tuple[Variable, ...]
     #: True when ``forward`` uses only Python operators (+ - * / **): then 0-d inputs are passed
     #: as NumPy scalars, on which NumPy computes several times faster than on 0-d arrays.
     scalar_forward: bool = False
+    _keeps_output = True  # a weak reference to each output, for ``outputs``
 
     @property
     def outputs(self) -> tuple[weakref.ref, ...]:
@@ -467,7 +469,7 @@ def _apply2(f: Function, x0: Any, x1: Any) -> Any:
     out.generation = gen + 1
     out.requires_grad = True
     f.generation = gen
-    f._out = weakref.ref(out)
+    f._out = weakref.ref(out) if f._keeps_output else None
     return out
 
 
@@ -499,7 +501,7 @@ def _apply1(f: Function, x0: Any) -> Any:
     out.generation = gen + 1
     out.requires_grad = True
     f.generation = gen
-    f._out = weakref.ref(out)
+    f._out = weakref.ref(out) if f._keeps_output else None
     return out
 
 
@@ -529,12 +531,17 @@ def _apply(f: Function, inputs: tuple) -> Any:
         out.generation = gen + 1
         out.requires_grad = True
         f.generation = gen
-        f._out = weakref.ref(out)
+        f._out = weakref.ref(out) if f._keeps_output else None
     return out
 
 
 def _outputs(f: Function, ys: tuple, gen: int) -> tuple[Variable, ...]:
     """Record the outputs of a function that returned several."""
+    if not f._keeps_output:
+        raise TypeError(
+            f"{type(f).__name__}.forward returned {len(ys)} values: an Op has one output. "
+            "Subclass Function (forward/backward) for a function with several outputs."
+        )
     outs = tuple(_variable(y if type(y) is np.ndarray else f._as_array(y)) for y in ys)
     if gen >= 0:
         for out in outs:
@@ -556,15 +563,29 @@ class Op(Function):
     (``create_graph=True``) they are Variables, so the same rule builds a differentiable graph.
     Write rules with operators, ``.reshape``/``.transpose``/``.sum`` and the helpers made by
     ``dispatch``. All built-in ops are Ops.
+
+    An Op keeps no reference to its output (the engine finds it from the graph and hands it
+    to ``vjp``): one object fewer per op to allocate, track and free. So ``outputs`` is a
+    Function's, not an Op's; ``compgraph.viz.walk`` finds every function's outputs.
     """
 
     __slots__ = ()
+    _keeps_output = False
+
+    @property
+    def outputs(self) -> tuple[weakref.ref, ...]:
+        raise AttributeError(
+            f"{type(self).__name__} is an Op: Ops keep no reference to their output (vjp receives "
+            "it as y). compgraph.viz.walk(outputs).outputs_of maps each function to its outputs."
+        )
 
     def vjp(self, gy: Any, y: Any, *xs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define vjp(self, gy, y, *xs)")
 
-    def backward(self, gy: Variable) -> Any:
-        return self.vjp(gy, self._out(), *self.inputs)
+    def backward(self, *gys: Variable) -> Any:
+        raise TypeError(
+            f"{type(self).__name__} is an Op: the engine differentiates it through vjp(gy, y, *xs)"
+        )
 
     def needs_grad(self, i: int) -> bool:
         """Whether input ``i`` wants a gradient (constants don't: skip computing theirs)."""
@@ -648,7 +669,9 @@ def _backprop(
     """
     raw = not create_graph
     grads: dict[Variable, Any] = {}
-    heap: list[tuple[int, int, Function]] = []
+    # pending: the values whose creators are still to run, newest generation first (a function
+    # is found from its output; an Op keeps no reference to its output)
+    heap: list[tuple[int, int, Variable]] = []
     seen: set[Function] = set()
     owned: set[int] = set()  # ids of the arrays this pass allocated for leaves' sums
     count = 0
@@ -670,7 +693,7 @@ def _backprop(
         f = y.creator
         if f is not None and f not in seen:
             seen.add(f)
-            heapq.heappush(heap, (-f.generation, count, f))
+            heapq.heappush(heap, (-f.generation, count, y))
             count += 1
 
     free = not retain_grad
@@ -678,18 +701,18 @@ def _backprop(
     heappop, heappush = heapq.heappop, heapq.heappush
     previous_mode = _mode.enabled
     _mode.enabled = create_graph
-    follow = None  # the one pending function when nothing else waits: a chain needs no heap
+    follow = None  # the one pending value when nothing else waits: a chain needs no heap
     if len(heap) == 1:
         follow = heap.pop()[2]
     try:
         while heap or follow is not None:
             if follow is not None:
-                f, follow = follow, None
+                y, follow = follow, None
             else:
-                f = heappop(heap)[2]
+                y = heappop(heap)[2]
+            f = y.creator
             refs = f._out
-            if type(refs) is not tuple:
-                y = refs()
+            if type(refs) is not tuple:  # one output: y
                 gy = grads.pop(y) if pop or (free and y not in targets) else grads[y]
                 xs = f.inputs
                 if raw and isinstance(f, Op):
@@ -709,6 +732,8 @@ def _backprop(
                         gxs = f.vjp(gy, yd, *[x.data for x in xs])
                 elif raw:
                     gxs = _user_backward_raw(f, (gy,))
+                elif isinstance(f, Op):
+                    gxs = f.vjp(gy, y, *xs)
                 else:
                     gxs = f.backward(gy)
             else:
@@ -742,12 +767,12 @@ def _backprop(
                     if c is not None and c not in seen:
                         seen.add(c)
                         if follow is None and not heap:
-                            follow = c
+                            follow = x
                         else:
                             if follow is not None:
                                 heappush(heap, (-follow.generation, count, follow))
                                 follow = None
-                            heappush(heap, (-c.generation, count + 1, c))
+                            heappush(heap, (-x.generation, count + 1, x))
                             count += 2
                 elif id(g) in owned:
                     g += gx

@@ -1,6 +1,7 @@
 """The engine: Variables, Functions, backpropagation, grad mode, grad(), memory."""
 
 import gc
+import sys
 import weakref
 
 import numpy as np
@@ -485,12 +486,42 @@ def test_the_graph_is_freed_when_its_last_output_goes_away():
 
 
 def test_a_function_holds_its_output_weakly():
+    class Double(Function):
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, gy):
+            return 2 * gy
+
     x = Variable(2.0)
-    y = x * 3
+    y = Double()(x)
     f = y.creator
     assert f.outputs[0]() is y
     del y
     assert f.outputs[0]() is None
+
+
+def test_an_op_keeps_no_reference_to_its_output_and_says_where_to_look():
+    x = Variable(2.0)
+    y = x * 3
+    f = y.creator
+    assert sys.getrefcount(y) == 2  # the name y and getrefcount's argument: nothing else
+    with pytest.raises(AttributeError, match=r"Mul is an Op.*outputs_of"):
+        _ = f.outputs
+    from compgraph.viz import walk
+
+    assert walk.walk([y]).outputs_of[f] == (y,)
+    y.backward()
+    assert x.grad.item() == 3.0
+
+
+def test_an_op_returning_several_values_is_refused_clearly():
+    class Split(cg.Op):
+        def forward(self, x):
+            return x, x
+
+    with pytest.raises(TypeError, match=r"Split\.forward returned 2 values: an Op has one output"):
+        Split()(Variable(1.0))
 
 
 # --- backward() of several outputs, and the step observer ----------------------------------------

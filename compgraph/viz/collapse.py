@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from compgraph.core import Function, Variable
 from compgraph.viz.symbols import label
 
@@ -16,6 +18,7 @@ def blocks(
     consumers: dict[Variable, list[tuple[Function, int]]],
     outputs: set[Variable],
     threshold: int,
+    output_of: Callable[[Function], Variable | None],
 ) -> list[list[Function]]:
     """Runs of at least ``threshold`` functions that repeat one pattern along a chain.
 
@@ -26,9 +29,7 @@ def blocks(
     following: dict[Function, Function] = {}
     has_previous: set[Function] = set()
     for g in functions:
-        if len(g.outputs) != 1:
-            continue
-        v = g.outputs[0]()
+        v = output_of(g)
         if v is None or v in outputs:
             continue
         uses = consumers.get(v)
@@ -86,7 +87,9 @@ def chain_label(block: list[Function]) -> str:
     return f"{pattern} ×{len(block) // p}"
 
 
-def chain_title(block: list[Function], names: dict[Variable, str]) -> str:
-    first = names.get(block[0].outputs[0](), "?")
-    last = names.get(block[-1].outputs[0](), "?")
+def chain_title(
+    block: list[Function], names: dict[Variable, str], output_of: Callable[[Function], Variable | None]
+) -> str:
+    first = names.get(output_of(block[0]), "?")
+    last = names.get(output_of(block[-1]), "?")
     return f"{len(block)} functions drawn as one: {first} … {last}"

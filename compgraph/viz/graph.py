@@ -197,7 +197,9 @@ class _Builder:
         for f in self.included:
             for i, x in enumerate(f.inputs):
                 consumers.setdefault(x, []).append((f, i))
-        runs = blocks(self.included, consumers, self.output_set, self.collapse) if self.collapse else []
+        runs = []
+        if self.collapse:
+            runs = blocks(self.included, consumers, self.output_set, self.collapse, w.output)
         block_of: dict[Function, list[Function]] = {}
         for block in runs:
             for f in block:
@@ -221,9 +223,9 @@ class _Builder:
                     else:
                         self.source(x)
             if block is None:
-                node = self.add_node("op", label(f), _title(f, w.names))
+                node = self.add_node("op", label(f), _title(f, w))
             else:
-                node = self.add_node("chain", chain_label(block), chain_title(block, w.names))
+                node = self.add_node("chain", chain_label(block), chain_title(block, w.names, w.output))
             for g in members:
                 graph.function_nodes[g] = node
             units.append(block if block is not None else f)
@@ -361,7 +363,8 @@ def _later(a: int | None, b: int | None) -> int | None:
     return max(a, b)
 
 
-def _title(f: Function, names: dict[Variable, str]) -> str:
-    outs = [names.get(y, "?") for y in (ref() for ref in f.outputs) if y is not None]
+def _title(f: Function, w: Walk) -> str:
+    names = w.names
+    outs = [names.get(y, "?") for y in w.outputs_of.get(f, ()) if y is not None]
     ins = ", ".join(names.get(x, "?") for x in f.inputs)
     return f"{type(f).__name__}({ins}) → {', '.join(outs) or '(unused)'}"

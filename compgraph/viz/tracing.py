@@ -102,7 +102,7 @@ def from_record(w: walk_mod.Walk, record: walk_mod.Backward) -> Trace:
 
     expanded: dict[Variable, Sym] = {}  # each computed value as a formula of the leaves
     for f in w.functions:
-        y = f.outputs[0]() if len(f.outputs) == 1 else None
+        y = w.output(f)
         if y is not None:
             formula = symbols.definition(f, [expanded.get(x) or named(x) for x in f.inputs])
             expanded[y] = formula or named(y)
@@ -124,7 +124,7 @@ def from_record(w: walk_mod.Walk, record: walk_mod.Backward) -> Trace:
         seed = Derivative(names[y], None, None, record.seeds[y], receives[y] > 1, True)
         steps.append(Step(0, None, "", (names[y],), names[y], (), (), (seed,)))
     for f in record.order:
-        ys = [ref() for ref in f.outputs]
+        ys = list(w.outputs_of[f])
         xs = f.inputs
         single = len(ys) == 1 and ys[0] is not None
         known = single and symbols.is_elementwise(f)

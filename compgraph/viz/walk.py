@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import compgraph as cg
-from compgraph.core import Function, Variable
+from compgraph.core import Function, Op, Variable
 from compgraph.viz import format as fmt
 
 
@@ -29,6 +29,14 @@ class Walk:
     depth: dict[Function, int]  # fewest functions between it and an output (0: an output's creator)
     variables: list[Variable]  # in the order they are computed; leaves where first used
     names: dict[Variable, str]
+    # each function's outputs, in order (None for one no longer held): found from the graph,
+    # since an Op keeps no reference to its output
+    outputs_of: dict[Function, tuple[Variable | None, ...]] = field(default_factory=dict)
+
+    def output(self, f: Function) -> Variable | None:
+        """``f``'s output if it has exactly one (and it is still held), else None."""
+        ys = self.outputs_of.get(f, ())
+        return ys[0] if len(ys) == 1 else None
 
 
 def walk(outputs: Sequence[Variable]) -> Walk:
@@ -57,6 +65,7 @@ def walk(outputs: Sequence[Variable]) -> Walk:
                 depth[c] = depth[f] + 1
                 queue.append(c)
     functions = _postorder([y.creator for y in outs if y.creator is not None])
+    outputs_of = _outputs_of(functions, outs)
     seen: set[Variable] = set()
     variables: list[Variable] = []
     for f in functions:
@@ -64,8 +73,7 @@ def walk(outputs: Sequence[Variable]) -> Walk:
             if x not in seen:
                 seen.add(x)
                 variables.append(x)
-        for ref in f.outputs:
-            y = ref()
+        for y in outputs_of[f]:
             if y is not None and y not in seen:
                 seen.add(y)
                 variables.append(y)
@@ -73,7 +81,27 @@ def walk(outputs: Sequence[Variable]) -> Walk:
         if y not in seen:
             seen.add(y)
             variables.append(y)
-    return Walk(tuple(outs), functions, depth, variables, _names(variables, outs))
+    return Walk(tuple(outs), functions, depth, variables, _names(variables, outs), outputs_of)
+
+
+def _outputs_of(functions: list[Function], outs: list[Variable]) -> dict[Function, tuple]:
+    """Each function's outputs: its own weak references for a Function, else the one value
+    of the graph it created (an Op has one output, and it is an input or an output here)."""
+    found: dict[Function, Variable] = {}
+    for v in outs:
+        if v.creator is not None:
+            found.setdefault(v.creator, v)
+    for f in functions:
+        for x in f.inputs:
+            if x.creator is not None:
+                found.setdefault(x.creator, x)
+    result: dict[Function, tuple] = {}
+    for f in functions:
+        if isinstance(f, Op):
+            result[f] = (found.get(f),)
+        else:
+            result[f] = tuple(ref() for ref in f.outputs)
+    return result
 
 
 def _postorder(roots: list[Function]) -> list[Function]:

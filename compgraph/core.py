@@ -122,7 +122,7 @@ class Variable:
         self.grad: Variable | None = None
         self.creator: Function | None = None
         self.generation = 0
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = requires_grad if requires_grad.__class__ is bool else bool(requires_grad)
 
     # --- array-like attributes -------------------------------------------------------------
     @property
@@ -258,6 +258,7 @@ class Variable:
 
 
 _new = object.__new__
+_asarray = np.asarray
 
 
 def _variable(data: np.ndarray, requires_grad: bool = False) -> Variable:
@@ -325,6 +326,7 @@ def _constant(x: Any, like: np.dtype | None, fn: Function, position: int) -> Var
 
 
 _FLOAT64 = np.dtype(np.float64)
+_FLOAT64_SCALAR, _FLOAT32_SCALAR = np.float64, np.float32
 _constants: dict[tuple[Any, ...], Variable] = {}
 
 
@@ -434,7 +436,10 @@ def _apply2(f: Function, x0: Any, x1: Any) -> Any:
     """Run and record ``f`` on two operands."""
     if type(x1) is not Variable:
         c = _constants.get((x1, x0.data.dtype)) if type(x0) is Variable and type(x1) is float else None
-        x0, x1 = (x0, c) if c is not None else _as_variables(f, (x0, x1))
+        if c is not None:
+            x1 = c
+        else:
+            x0, x1 = _as_variables(f, (x0, x1))
     elif type(x0) is not Variable:
         x0, x1 = _as_variables(f, (x0, x1))
     a, b = x0.data, x1.data
@@ -453,9 +458,12 @@ def _apply2(f: Function, x0: Any, x1: Any) -> Any:
         if x1.requires_grad and x1.generation > gen:
             gen = x1.generation
     if type(ys) is not np.ndarray:
-        if type(ys) is tuple:
+        if isinstance(ys, np.generic):  # a 0-d result comes back as a NumPy scalar
+            ys = _asarray(ys)
+        elif type(ys) is tuple:
             return _outputs(f, ys, gen)
-        ys = f._as_array(ys)
+        else:
+            ys = f._as_array(ys)
     out = _new(Variable)  # _variable() inlined: this runs once per op
     out.data = ys
     out.name = None
@@ -484,9 +492,12 @@ def _apply1(f: Function, x0: Any) -> Any:
         raise ValueError(f.describe_error((x0,), exc)) from exc
     f.inputs = (x0,)
     if type(ys) is not np.ndarray:
-        if type(ys) is tuple:
+        if isinstance(ys, np.generic):
+            ys = _asarray(ys)
+        elif type(ys) is tuple:
             return _outputs(f, ys, x0.generation if x0.requires_grad and _mode.enabled else -1)
-        ys = f._as_array(ys)
+        else:
+            ys = f._as_array(ys)
     out = _new(Variable)
     out.data = ys
     out.name = None
@@ -864,8 +875,11 @@ def _backprop_into_grad(
     grads = _backprop(outputs, grad_outputs, None, retain_grad, create_graph, observer)
     for x, g in grads.items():
         if x.creator is None or retain_grad:
-            if type(g) is np.ndarray and g.flags.writeable:  # the commonest case, inlined
+            kind = type(g)  # the common cases inlined: an ndarray, a NumPy scalar from a 0-d op
+            if kind is np.ndarray and g.flags.writeable:
                 g = _variable(g)
+            elif kind is _FLOAT64_SCALAR or kind is _FLOAT32_SCALAR:
+                g = _variable(np.asarray(g))
             else:
                 g = _as_grad(g)
             if x.grad is None:

@@ -241,6 +241,25 @@ def test_no_grad_restores_the_mode_after_an_error():
     assert cg.is_grad_enabled()
 
 
+def test_grad_mode_belongs_to_each_thread():
+    import threading
+
+    inside, other = threading.Event(), {}
+
+    def record_in_another_thread():
+        inside.wait(5)
+        other["enabled"] = cg.is_grad_enabled()
+        other["recorded"] = (Variable(2.0) * 3).creator is not None
+
+    t = threading.Thread(target=record_in_another_thread)
+    t.start()
+    with cg.no_grad():
+        inside.set()
+        t.join(5)
+        assert not cg.is_grad_enabled()
+    assert other == {"enabled": True, "recorded": True}
+
+
 # --- cg.grad ------------------------------------------------------------------------------------
 def test_grad_returns_a_tuple_and_leaves_grad_untouched():
     x, y = Variable(2.0), Variable(5.0)

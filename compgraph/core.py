@@ -623,10 +623,6 @@ def dispatch(array_fn: Callable[..., Any], variable_fn: Callable[..., Any]) -> C
 
 
 # --- backpropagation ---------------------------------------------------------------------------
-def _ones(shape: tuple[int, ...], dtype: np.dtype) -> Any:
-    return dtype.type(1) if not shape else np.ones(shape, dtype=dtype)
-
-
 def _label(v: Variable) -> str:
     return f"{v.name!r} " if v.name else ""
 
@@ -649,7 +645,10 @@ def _check_differentiable(v: Variable, role: str) -> None:
 
 def _seed(y: Variable, gy: Any, raw: bool) -> Any:
     if gy is None:
-        g = _ones(y.shape, y.dtype)
+        d = y.data
+        g = np.ones(d.shape, d.dtype) if d.ndim else d.dtype.type(1)
+        if raw:
+            return g
     else:
         g = gy.data if isinstance(gy, Variable) and raw else gy
         if not isinstance(g, Variable):

@@ -420,7 +420,10 @@ class Function:
 
     def describe_error(self, xs: Sequence[Variable], exc: Exception) -> str:
         """The message for a ValueError raised by ``forward``: the op, its inputs, the cause."""
-        return f"{type(self).__name__}: {exc} (inputs: {_shapes(xs)})"
+        name, cause = type(self).__name__, str(exc)
+        if not cause.startswith(name + ":"):  # the op's own checks name it already
+            cause = f"{name}: {cause}"
+        return f"{cause} (inputs: {_shapes(xs)})"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"

@@ -7,9 +7,6 @@ import numpy as np
 from compgraph.core import Op, Operand, Variable, as_array
 from compgraph.functions.activation import _softmax, log_softmax_array
 
-_UNSIGNED = {np.dtype(c): np.dtype(c.upper()) for c in "bhilq"} | {np.dtype(c): np.dtype(c) for c in "BHILQ"}
-_max = np.maximum.reduce  # ndarray.max without its Python-level wrapper
-
 
 def _check_labels(x: np.ndarray, t: np.ndarray) -> None:
     if x.ndim != 2:
@@ -20,36 +17,43 @@ def _check_labels(x: np.ndarray, t: np.ndarray) -> None:
             f"SoftmaxCrossEntropy: t must hold integer class labels of shape ({x.shape[0]},) for x "
             f"of shape {x.shape}, got {t.dtype} of shape {t.shape}{hint}"
         )
-    # one pass: viewed as unsigned, a negative label is huge (np.ptp or min+max take two)
-    unsigned = _UNSIGNED.get(t.dtype) or np.dtype(t.dtype.str.replace("i", "u"))
-    if t.size and _max(t.view(unsigned)) >= x.shape[1]:
+
+
+def _label_positions(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The flat index of each row's label in x, checking every label lies in [0, C)."""
+    try:  # one call finds the positions and rejects any label out of range, negative ones too
+        return np.ravel_multi_index((np.arange(len(t)), t.astype(np.intp, copy=False)), x.shape)
+    except ValueError:
         raise ValueError(
             f"SoftmaxCrossEntropy: labels must lie in [0, {x.shape[1]}), "
             f"got values from {t.min()} to {t.max()}"
-        )
+        ) from None
 
 
 class SoftmaxCrossEntropy(Op):
-    __slots__ = ("log_p",)
+    __slots__ = ("log_p", "picks")
 
     def forward(self, x, t):
         _check_labels(x, t)
+        self.picks = _label_positions(x, t)
         self.log_p = log_softmax_array(x, axis=1)  # kept: backward needs softmax(x) = e^log_p
-        n = len(t)
-        return -(self.log_p[np.arange(n), t].sum() / n)  # .mean(), without its Python-level wrapper
+        # .mean() without its Python-level wrapper
+        return -(_sum(self.log_p.ravel()[self.picks]) / len(t))
 
     def vjp(self, gy, y, x, t):
         # L = −mean(log softmax(x)[t]):  ∂L/∂x = (softmax(x) − onehot(t)) / N
-        labels = as_array(t)
-        n = len(labels)
+        n = len(t)
         if isinstance(x, Variable):  # recorded: softmax(x) must be differentiable again
             onehot = np.zeros(x.shape, dtype=x.dtype)
-            onehot[np.arange(n), labels] = 1
+            onehot[np.arange(n), as_array(t)] = 1
             return (_softmax(x, 1) - onehot) * (gy / n), None
-        g = np.exp(self.log_p)  # a new array: updated in place
-        g[np.arange(n), labels] -= 1
+        g = np.exp(self.log_p)  # a new (contiguous) array: updated in place
+        g.ravel()[self.picks] -= 1
         g *= gy / n
         return g, None
+
+
+_sum = np.add.reduce
 
 
 def softmax_cross_entropy(x: Operand, t: Operand) -> Variable:

@@ -62,3 +62,24 @@ def test_mean_squared_error_value_and_gradients():
     x = Variable(a)
     F.mean_squared_error(x, b).backward()
     np.testing.assert_allclose(x.grad.data, [0.0, 4 / 3, 2.0])
+
+
+@pytest.mark.parametrize("bad", [[0, 1, -1], [0, 1, 4], [0, 1, 2**63 + 5]])
+def test_labels_out_of_range_are_refused_once_named(bad):
+    x = Variable(np.zeros((3, 4)))
+    t = np.array(bad, dtype=np.uint64 if max(bad) > 2**62 else np.int64)
+    with pytest.raises(ValueError, match=r"^SoftmaxCrossEntropy: labels must lie in \[0, 4\)") as info:
+        F.softmax_cross_entropy(x, t)
+    assert str(info.value).count("SoftmaxCrossEntropy") == 1
+
+
+def test_labels_of_any_integer_type_give_the_same_loss_and_gradient():
+    x0 = np.random.default_rng(0).standard_normal((3, 4))
+    results = []
+    for dtype in (np.int64, np.int8, np.uint8, np.uint64):
+        x = Variable(x0.copy())
+        loss = F.softmax_cross_entropy(x, np.array([0, 3, 2], dtype=dtype))
+        loss.backward()
+        results.append((loss.item(), x.grad.data))
+    for loss, g in results[1:]:
+        assert loss == results[0][0] and np.array_equal(g, results[0][1])

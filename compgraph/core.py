@@ -683,10 +683,9 @@ def _backprop(
     grads: dict[Variable, Any] = {}
     # pending: the values whose creators are still to run, newest generation first (a function
     # is found from its output; an Op keeps no reference to its output)
-    heap: list[tuple[int, int, Variable]] = []
+    starts: list[Variable] = []
     seen: set[Function] = set()
     owned: set[int] = set()  # ids of the arrays this pass allocated for leaves' sums
-    count = 0
     for y, gy in zip(outputs, grad_outputs):
         if not isinstance(y, Variable):
             raise TypeError(f"can only backpropagate from a Variable, got {type(y).__name__}")
@@ -705,17 +704,18 @@ def _backprop(
         f = y.creator
         if f is not None and f not in seen:
             seen.add(f)
-            heapq.heappush(heap, (-f.generation, count, y))
-            count += 1
+            starts.append(y)
 
     free = not retain_grad
     pop = free and targets is None  # drop every intermediate gradient once it is used
     heappop, heappush = heapq.heappop, heapq.heappush
     previous_mode = _grad_enabled()
     _grad_mode.set(create_graph)
-    follow = None  # the one pending value when nothing else waits: a chain needs no heap
-    if len(heap) == 1:
-        follow = heap.pop()[2]
+    # the one pending value when nothing else waits (a chain, a single output) needs no heap
+    follow = starts[0] if len(starts) == 1 else None
+    heap = [] if follow is not None else [(-y.generation, i, y) for i, y in enumerate(starts)]
+    heapq.heapify(heap)
+    count = len(starts)
     try:
         while heap or follow is not None:
             if follow is not None:

@@ -592,3 +592,22 @@ def test_shared_constants_keep_numpys_promotion_rules():
     assert (ints * 1.0).dtype == np.float64
     x32 = Variable(np.ones(2, np.float32))
     assert (x32 * 1).dtype == (x32 * 1.0).dtype == np.float32
+
+
+def test_leaf_sums_added_in_place_never_touch_a_gradient_shared_elsewhere():
+    # Add hands the same upstream array to both inputs, so x's first term is also t's and s's
+    # gradient; only the sums the engine allocated itself may be added to in place
+    x, w = Variable(np.ones(3)), Variable(np.ones(3))
+    s = x + w
+    t = s + x
+    u = t + x
+    seed = np.array([1.0, 2.0, 3.0])
+    cg.backward(u, seed)
+    assert x.grad.data.tolist() == [3.0, 6.0, 9.0] and w.grad.data.tolist() == [1.0, 2.0, 3.0]
+    assert seed.tolist() == [1.0, 2.0, 3.0]  # the caller's array is never written to
+    W = Variable(np.eye(2))
+    y = Variable(np.ones((1, 2)), requires_grad=False)
+    for _ in range(5):
+        y = y @ W
+    y.sum().backward()
+    assert W.grad.data.tolist() == [[5.0, 5.0], [5.0, 5.0]]

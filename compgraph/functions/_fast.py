@@ -11,35 +11,28 @@ from __future__ import annotations
 import numpy as np
 
 _BLAS_TYPES = "fd"  # float32, float64
-_ones_cache: dict[tuple[int, str, bool], np.ndarray] = {}
+_ones_cache: dict[tuple[int, np.dtype, bool], np.ndarray] = {}
 
 
 def _ones(n: int, dtype: np.dtype, column: bool) -> np.ndarray:
     """A read-only vector of ``n`` ones: shape (n, 1) if ``column``, else (n,)."""
-    key = (n, dtype.char, column)
-    ones = _ones_cache.get(key)
+    ones = _ones_cache.get((n, dtype, column))
     if ones is None:
         if len(_ones_cache) >= 256:
             _ones_cache.clear()
         ones = np.ones((n, 1) if column else n, dtype)
         ones.flags.writeable = False
-        _ones_cache[key] = ones
+        _ones_cache[n, dtype, column] = ones
     return ones
 
 
 def sum_leading(x: np.ndarray) -> np.ndarray:
     """``x.sum(axis=0)``: a bias's gradient summed over the batch."""
     if x.ndim == 2 and x.dtype.char in _BLAS_TYPES:  # (batch, features): one BLAS call
-        ones = _row_ones.get((len(x), x.dtype))
-        if ones is None:
-            if len(_row_ones) >= 256:
-                _row_ones.clear()
-            ones = _row_ones[len(x), x.dtype] = _ones(len(x), x.dtype, False)
-        return ones @ x
+        # the cache looked up here directly: this runs for every bias in every backward pass
+        ones = _ones_cache.get((len(x), x.dtype, False))
+        return (ones if ones is not None else _ones(len(x), x.dtype, False)) @ x
     return np.add.reduce(x, 0)
-
-
-_row_ones: dict[tuple[int, np.dtype], np.ndarray] = {}  # the hot path's own index of _ones
 
 
 def _along_last(x: np.ndarray, axis: int) -> bool:

@@ -325,7 +325,6 @@ def _constant(x: Any, like: np.dtype | None, fn: Function, position: int) -> Var
 
 
 _FLOAT64 = np.dtype(np.float64)
-_FLOAT64_SCALAR, _FLOAT32_SCALAR = np.float64, np.float32
 _constants: dict[tuple[Any, ...], Variable] = {}
 
 
@@ -857,13 +856,13 @@ def _user_backward_raw(f: Function, gys: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _as_grad(g: Any) -> Variable:
+    """A gradient as it reaches ``.grad``: a Variable around a writeable ndarray."""
+    if type(g) is np.ndarray:
+        # a broadcast view is copied: users may update a gradient in place
+        return _variable(g if g.flags.writeable else g.copy())
     if isinstance(g, Variable):
         return g
-    if type(g) is not np.ndarray:
-        g = np.asarray(g)  # a NumPy scalar from a 0-d op
-    elif not g.flags.writeable:  # a broadcast view: give users a gradient they can update in place
-        g = g.copy()
-    return _variable(g)
+    return _variable(np.asarray(g))  # a NumPy scalar from a 0-d op
 
 
 def _backprop_into_grad(
@@ -876,13 +875,7 @@ def _backprop_into_grad(
     grads = _backprop(outputs, grad_outputs, None, retain_grad, create_graph, observer)
     for x, g in grads.items():
         if x.creator is None or retain_grad:
-            kind = type(g)  # the common cases inlined: an ndarray, a NumPy scalar from a 0-d op
-            if kind is np.ndarray and g.flags.writeable:
-                g = _variable(g)
-            elif kind is _FLOAT64_SCALAR or kind is _FLOAT32_SCALAR:
-                g = _variable(np.asarray(g))
-            else:
-                g = _as_grad(g)
+            g = _as_grad(g)
             if x.grad is None:
                 x.grad = g
             elif create_graph:

@@ -429,8 +429,8 @@ class Function:
 
 
 # --- recording: the hot path of every op ---------------------------------------------------------
-# Function.__call__ and Variable's operators come here; one- and two-input calls have their own
-# copies of the few lines that record a node, so that they build no argument lists.
+# Function.__call__ and Variable's operators come here; one- and two-input calls build no
+# argument lists. All three end in _record, which makes the output and the node.
 
 
 def _apply2(f: Function, x0: Any, x1: Any) -> Any:
@@ -458,6 +458,44 @@ def _apply2(f: Function, x0: Any, x1: Any) -> Any:
             gen = x0.generation
         if x1.requires_grad and x1.generation > gen:
             gen = x1.generation
+    return _record(f, ys, gen)
+
+
+def _apply1(f: Function, x0: Any) -> Any:
+    """Run and record ``f`` on one operand."""
+    if type(x0) is not Variable:
+        (x0,) = _as_variables(f, (x0,))
+    a = x0.data
+    try:
+        ys = f.forward(a[()] if not a.ndim and f.scalar_forward else a)
+    except ValueError as exc:
+        raise ValueError(f.describe_error((x0,), exc)) from exc
+    f.inputs = (x0,)
+    return _record(f, ys, x0.generation if x0.requires_grad and _grad_enabled() else -1)
+
+
+def _apply(f: Function, inputs: tuple) -> Any:
+    """Run and record ``f`` on any number of operands."""
+    for x in inputs:
+        if type(x) is not Variable:
+            inputs = _as_variables(f, inputs)
+            break
+    try:
+        ys = f.forward(*[x.data for x in inputs])
+    except ValueError as exc:
+        raise ValueError(f.describe_error(inputs, exc)) from exc
+    f.inputs = inputs
+    gen = -1
+    if _grad_enabled():
+        for x in inputs:
+            if x.requires_grad and x.generation > gen:
+                gen = x.generation
+    return _record(f, ys, gen)
+
+
+def _record(f: Function, ys: Any, gen: int) -> Any:
+    """The output Variable(s) of ``f`` around its forward result ``ys``; a node of the graph
+    if ``gen`` (the newest generation among inputs that need a gradient) is not -1."""
     if type(ys) is not np.ndarray:
         if isinstance(ys, np.generic):  # a 0-d result comes back as a NumPy scalar
             ys = _asarray(ys)
@@ -479,71 +517,6 @@ def _apply2(f: Function, x0: Any, x1: Any) -> Any:
     out.requires_grad = True
     f.generation = gen
     f._out = weakref.ref(out) if f._keeps_output else None
-    return out
-
-
-def _apply1(f: Function, x0: Any) -> Any:
-    """Run and record ``f`` on one operand."""
-    if type(x0) is not Variable:
-        (x0,) = _as_variables(f, (x0,))
-    a = x0.data
-    try:
-        ys = f.forward(a[()] if not a.ndim and f.scalar_forward else a)
-    except ValueError as exc:
-        raise ValueError(f.describe_error((x0,), exc)) from exc
-    f.inputs = (x0,)
-    if type(ys) is not np.ndarray:
-        if isinstance(ys, np.generic):
-            ys = _asarray(ys)
-        elif type(ys) is tuple:
-            return _outputs(f, ys, x0.generation if x0.requires_grad and _grad_enabled() else -1)
-        else:
-            ys = f._as_array(ys)
-    out = _new(Variable)
-    out.data = ys
-    out.name = None
-    out.grad = None
-    if not (x0.requires_grad and _grad_enabled()):
-        out.creator = None
-        out.generation = 0
-        out.requires_grad = False
-        return out
-    gen = x0.generation
-    out.creator = f
-    out.generation = gen + 1
-    out.requires_grad = True
-    f.generation = gen
-    f._out = weakref.ref(out) if f._keeps_output else None
-    return out
-
-
-def _apply(f: Function, inputs: tuple) -> Any:
-    """Run and record ``f`` on any number of operands."""
-    for x in inputs:
-        if type(x) is not Variable:
-            inputs = _as_variables(f, inputs)
-            break
-    try:
-        ys = f.forward(*[x.data for x in inputs])
-    except ValueError as exc:
-        raise ValueError(f.describe_error(inputs, exc)) from exc
-    f.inputs = inputs
-    gen = -1
-    if _grad_enabled():
-        for x in inputs:
-            if x.requires_grad and x.generation > gen:
-                gen = x.generation
-    if type(ys) is tuple:
-        return _outputs(f, ys, gen)
-    if type(ys) is not np.ndarray:
-        ys = f._as_array(ys)
-    out = _variable(ys)
-    if gen >= 0:
-        out.creator = f
-        out.generation = gen + 1
-        out.requires_grad = True
-        f.generation = gen
-        f._out = weakref.ref(out) if f._keeps_output else None
     return out
 
 

@@ -121,7 +121,7 @@ class Variable:
         self.grad: Variable | None = None
         self.creator: Function | None = None
         self.generation = 0
-        self.requires_grad = requires_grad if requires_grad.__class__ is bool else bool(requires_grad)
+        self.requires_grad = bool(requires_grad)
 
     # --- array-like attributes -------------------------------------------------------------
     @property

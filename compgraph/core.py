@@ -792,16 +792,14 @@ def _unbroadcast(f: Function, gx: Any, xs: tuple[Variable, ...], x: Variable) ->
     broadcasting ops are written as plain math. Any other shape is a bug in the backward.
     """
     shape = x.data.shape
-    n = len(shape)
-    if type(gx) is np.ndarray and gx.ndim == n + 1 and gx.shape[1:] == shape:
-        return _sum_leading(gx)  # a bias's gradient: summed over the batch, the commonest case
-    if n <= gx.ndim and all(a == 1 or a == b for a, b in zip(shape, gx.shape[gx.ndim - n :])):
+    try:  # sum_to checks that ``shape`` broadcasts to the gradient's
         return _F.sum_to(gx, shape) if isinstance(gx, Variable) else _sum_to_array(gx, shape)
-    raise ValueError(
-        f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} for input "
-        f"{xs.index(x)} of shape {shape}; each gradient must have its input's shape (or a shape "
-        "the input broadcasts to, which is summed back)"
-    )
+    except ValueError:
+        raise ValueError(
+            f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} for input "
+            f"{xs.index(x)} of shape {shape}; each gradient must have its input's shape (or a "
+            "shape the input broadcasts to, which is summed back)"
+        ) from None
 
 
 def _gather_outputs(f: Function, grads: dict, free: bool, targets: set | None, raw: bool) -> tuple[Any, ...]:
@@ -922,7 +920,6 @@ def grad(
 # imported last, once Variable and Function exist. Operators make their op objects without a
 # constructor call (these ops have no parameters) and go straight to the recording code.
 from compgraph import functions as _F  # noqa: E402
-from compgraph.functions._fast import sum_leading as _sum_leading  # noqa: E402
 from compgraph.functions.arithmetic import Add as _Add  # noqa: E402
 from compgraph.functions.arithmetic import Div as _Div  # noqa: E402
 from compgraph.functions.arithmetic import Mul as _Mul  # noqa: E402

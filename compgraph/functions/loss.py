@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from compgraph.core import Op, Operand, Variable, as_array
+from compgraph.core import Op, Operand, Variable
 from compgraph.functions.activation import _softmax, log_softmax_array
+
+_sum = np.add.reduce  # ndarray.sum without its Python-level wrapper
 
 
 def _check_labels(x: np.ndarray, t: np.ndarray) -> None:
@@ -45,15 +47,12 @@ class SoftmaxCrossEntropy(Op):
         n = len(t)
         if isinstance(x, Variable):  # recorded: softmax(x) must be differentiable again
             onehot = np.zeros(x.shape, dtype=x.dtype)
-            onehot[np.arange(n), as_array(t)] = 1
+            onehot.ravel()[self.picks] = 1
             return (_softmax(x, 1) - onehot) * (gy / n), None
         g = np.exp(self.log_p)  # a new (contiguous) array: updated in place
         g.ravel()[self.picks] -= 1
         g *= gy / n
         return g, None
-
-
-_sum = np.add.reduce
 
 
 def softmax_cross_entropy(x: Operand, t: Operand) -> Variable:

@@ -96,7 +96,9 @@ class Variable:
     Variable(6.0)
     """
 
-    __slots__ = ("data", "grad", "creator", "name", "generation", "requires_grad", "__weakref__")
+    # _value: the value as gradient rules receive it, kept from the forward pass for an op's
+    # output and a shared constant (0-d as a NumPy scalar); None: read ``data`` when needed
+    __slots__ = ("data", "grad", "creator", "name", "generation", "requires_grad", "_value", "__weakref__")
     # Makes NumPy return NotImplemented from `ndarray + Variable`, so our reflected operator runs.
     __array_ufunc__ = None
 
@@ -122,6 +124,7 @@ class Variable:
         self.creator: Function | None = None
         self.generation = 0
         self.requires_grad = bool(requires_grad)
+        self._value = None
 
     # --- array-like attributes -------------------------------------------------------------
     @property
@@ -269,6 +272,7 @@ def _variable(data: np.ndarray, requires_grad: bool = False) -> Variable:
     v.creator = None
     v.generation = 0
     v.requires_grad = requires_grad
+    v._value = None
     return v
 
 
@@ -346,6 +350,7 @@ def _scalar_constant(x: float, like: np.dtype | None, integer: bool = False) -> 
         a = np.array(x, like)
         a.flags.writeable = False
         v = _variable(a)
+        v._value = a[()]
         if x != 0:  # 0.0 == -0.0 as keys: zeros are not shared
             if len(_constants) >= 4096:
                 _constants.clear()
@@ -496,15 +501,18 @@ def _apply(f: Function, inputs: tuple) -> Any:
 def _record(f: Function, ys: Any, gen: int) -> Any:
     """The output Variable(s) of ``f`` around its forward result ``ys``; a node of the graph
     if ``gen`` (the newest generation among inputs that need a gradient) is not -1."""
-    if type(ys) is not np.ndarray:
-        if isinstance(ys, np.generic):  # a 0-d result comes back as a NumPy scalar
-            ys = _asarray(ys)
-        elif type(ys) is tuple:
-            return _outputs(f, ys, gen)
-        else:
-            ys = f._as_array(ys)
+    if type(ys) is np.ndarray:
+        value = ys if ys.ndim else None
+    elif isinstance(ys, np.generic):  # a 0-d result comes back as a NumPy scalar
+        value, ys = ys, _asarray(ys)
+    elif type(ys) is tuple:
+        return _outputs(f, ys, gen)
+    else:
+        ys = f._as_array(ys)
+        value = None
     out = _new(Variable)  # _variable() inlined: this runs once per op
     out.data = ys
+    out._value = value
     out.name = None
     out.grad = None
     if gen < 0:
@@ -681,8 +689,10 @@ def _backprop(
     free = not retain_grad
     pop = free and targets is None  # drop every intermediate gradient once it is used
     heappop, heappush = heapq.heappop, heapq.heappush
-    previous_mode = _grad_enabled()
-    _grad_mode.set(create_graph)
+    # a recorded pass records whatever the grad mode; a plain one runs rules on arrays, which
+    # record nothing (user-defined backwards and observers see Variables: recording is off
+    # around them)
+    mode = _grad_mode.set(create_graph) if create_graph or observer is not None else None
     # the one pending value when nothing else waits (a chain, a single output) needs no heap
     follow = starts[0] if len(starts) == 1 else None
     heap = [] if follow is not None else [(-y.generation, i, y) for i, y in enumerate(starts)]
@@ -695,28 +705,43 @@ def _backprop(
             else:
                 y = heappop(heap)[2]
             f = y.creator
-            refs = f._out
-            if type(refs) is not tuple:  # one output: y
+            refs = f._out  # None for an Op (one output, kept by no reference)
+            if refs is None or type(refs) is not tuple:  # one output: y
                 gy = grads.pop(y) if pop or (free and y not in targets) else grads[y]
                 xs = f.inputs
-                if raw and isinstance(f, Op):
-                    # 0-d values go to the rule as NumPy scalars, on which NumPy computes
-                    # several times faster than on 0-d arrays (the same IEEE operations)
-                    yd = y.data
-                    if not yd.ndim:
-                        yd = yd[()]
+                if raw and refs is None:
+                    # the rule gets values as the forward pass computed them (kept in _value),
+                    # 0-d ones as NumPy scalars, on which NumPy computes several times faster
+                    # than on 0-d arrays; a leaf's and an array operand's are read now
+                    yd = y._value
+                    if yd is None:
+                        yd = _rule_value(y)
                     n = len(xs)
                     if n == 2:
-                        a, b = xs[0].data, xs[1].data
-                        gxs = f.vjp(gy, yd, a if a.ndim else a[()], b if b.ndim else b[()])
+                        x0, x1 = xs
+                        a = x0._value
+                        if a is None:
+                            a = x0.data
+                            if not a.ndim:
+                                a = a[()]
+                        b = x1._value
+                        if b is None:
+                            b = x1.data
+                            if not b.ndim:
+                                b = b[()]
+                        gxs = f.vjp(gy, yd, a, b)
                     elif n == 1:
-                        a = xs[0].data
-                        gxs = f.vjp(gy, yd, a if a.ndim else a[()])
+                        a = xs[0]._value
+                        if a is None:
+                            a = xs[0].data
+                            if not a.ndim:
+                                a = a[()]
+                        gxs = f.vjp(gy, yd, a)
                     else:
-                        gxs = f.vjp(gy, yd, *[x.data for x in xs])
+                        gxs = f.vjp(gy, yd, *[_rule_value(x) for x in xs])
                 elif raw:
                     gxs = _user_backward_raw(f, (gy,))
-                elif isinstance(f, Op):
+                elif refs is None:
                     gxs = f.vjp(gy, y, *xs)
                 else:
                     gxs = f.backward(gy)
@@ -767,8 +792,19 @@ def _backprop(
                         # a leaf's sum is seen by no rule: later terms can be added in place
                         owned.add(id(g))
     finally:
-        _grad_mode.set(previous_mode)
+        if mode is not None:
+            _grad_mode.reset(mode)
     return grads
+
+
+def _rule_value(x: Variable) -> Any:
+    """``x``'s value as a gradient rule receives it (0-d as a NumPy scalar)."""
+    v = x._value
+    if v is None:
+        v = x.data
+        if not v.ndim:
+            v = v[()]
+    return v
 
 
 def _as_variable_grad(g: Any) -> Any:
@@ -818,7 +854,11 @@ def _gather_outputs(f: Function, grads: dict, free: bool, targets: set | None, r
 
 def _user_backward_raw(f: Function, gys: tuple[Any, ...]) -> tuple[Any, ...]:
     """Call a user-defined backward (which works on Variables) during a plain backward pass."""
-    result = f.backward(*[_variable(np.asarray(g)) for g in gys])
+    mode = _grad_mode.set(False)  # the pass is not recorded
+    try:
+        result = f.backward(*[_variable(np.asarray(g)) for g in gys])
+    finally:
+        _grad_mode.reset(mode)
     if type(result) is not tuple:
         result = tuple(result) if isinstance(result, list) else (result,)
     return tuple(

@@ -611,3 +611,50 @@ def test_leaf_sums_added_in_place_never_touch_a_gradient_shared_elsewhere():
         y = y @ W
     y.sum().backward()
     assert W.grad.data.tolist() == [[5.0, 5.0], [5.0, 5.0]]
+
+
+def test_rules_see_a_leafs_data_as_it_is_at_backward_time():
+    # an op's output is handed to its rule as the forward pass computed it; a leaf (which an
+    # optimizer updates in place) is read when the backward pass runs, as it always was
+    x, w = Variable(3.0), Variable(np.array([1.0, 2.0]))
+    y, z = x * x, F.sum(w * w)
+    x.data[...] = 5.0
+    w.data *= 10
+    y.backward()
+    z.backward()
+    assert x.grad.item() == 10.0 and w.grad.data.tolist() == [20.0, 40.0]
+
+
+class _ForwardReturnsAFloat(cg.Op):
+    def forward(self, x):
+        return float(x) * 2
+
+    def vjp(self, gy, y, x):
+        assert y == 2 * x and np.ndim(y) == 0  # the output as computed, 0-d
+        return gy * 2
+
+
+def test_an_op_whose_forward_returns_a_python_number_backpropagates():
+    x = Variable(1.5)
+    y = _ForwardReturnsAFloat()(x)
+    assert type(y.data) is np.ndarray and y.item() == 3.0
+    (y * y).backward()
+    assert x.grad.item() == 12.0  # d(4x²)/dx
+
+
+def test_user_backwards_and_observers_run_unrecorded_in_a_plain_pass():
+    modes = []
+
+    class Twice(Function):
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, gy):
+            modes.append(cg.is_grad_enabled())
+            return gy * 2
+
+    x = Variable(1.0)
+    Twice()(x * 1.0).backward()
+    cg.backward(Twice()(x), observer=lambda f, gys, gxs: modes.append(cg.is_grad_enabled()))
+    Twice()(x).backward(create_graph=True)
+    assert modes == [False, False, False, True] and cg.is_grad_enabled()

@@ -10,11 +10,11 @@ a heap, never recursively.
 
 from __future__ import annotations
 
-import heapq
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from heapq import heapify, heappop, heappush
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -626,22 +626,17 @@ def _check_differentiable(v: Variable, role: str) -> None:
         )
 
 
-def _seed(y: Variable, gy: Any, raw: bool) -> Any:
-    if gy is None:
-        d = y.data
-        g = np.ones(d.shape, d.dtype) if d.ndim else d.dtype.type(1)
-        if raw:
-            return g
-    else:
-        g = gy.data if isinstance(gy, Variable) and raw else gy
-        if not isinstance(g, Variable):
-            g = np.asarray(g, dtype=y.dtype)
-        if g.shape != y.shape:
-            raise ValueError(
-                f"grad_output of shape {g.shape} given for an output of shape {y.shape}; they must match"
-            )
+def _given_seed(y: Variable, gy: Any, raw: bool) -> Any:
+    """The gradient given for output ``y``, checked, as the pass uses it."""
+    g = gy.data if isinstance(gy, Variable) and raw else gy
+    if not isinstance(g, Variable):
+        g = np.asarray(g, dtype=y.dtype)
+    if g.shape != y.shape:
+        raise ValueError(
+            f"grad_output of shape {g.shape} given for an output of shape {y.shape}; they must match"
+        )
     if not raw and not isinstance(g, Variable):
-        g = _variable(np.asarray(g))
+        g = _variable(g)
     return g
 
 
@@ -678,7 +673,13 @@ def _backprop(
             )
         if not y.requires_grad:
             _check_differentiable(y, "the output")
-        g = _seed(y, gy, raw)
+        if gy is None:  # ones
+            d = y.data
+            g = np.ones(d.shape, d.dtype) if d.ndim else d.dtype.type(1)
+            if not raw:
+                g = _variable(_asarray(g))
+        else:
+            g = _given_seed(y, gy, raw)
         previous = grads.get(y)
         grads[y] = g if previous is None else previous + g
         f = y.creator
@@ -688,15 +689,18 @@ def _backprop(
 
     free = not retain_grad
     pop = free and targets is None  # drop every intermediate gradient once it is used
-    heappop, heappush = heapq.heappop, heapq.heappush
     # a recorded pass records whatever the grad mode; a plain one runs rules on arrays, which
     # record nothing (user-defined backwards and observers see Variables: recording is off
     # around them)
     mode = _grad_mode.set(create_graph) if create_graph or observer is not None else None
     # the one pending value when nothing else waits (a chain, a single output) needs no heap
-    follow = starts[0] if len(starts) == 1 else None
-    heap = [] if follow is not None else [(-y.generation, i, y) for i, y in enumerate(starts)]
-    heapq.heapify(heap)
+    heap: list[tuple[int, int, Variable]] = []
+    if len(starts) == 1:
+        follow: Variable | None = starts[0]
+    else:
+        follow = None
+        heap = [(-y.generation, i, y) for i, y in enumerate(starts)]
+        heapify(heap)
     count = len(starts)
     try:
         while heap or follow is not None:

@@ -386,7 +386,7 @@ class Function:
 
     # _out: a weak reference to the output, or a tuple of them for several (one object fewer
     # per op for the garbage collector to track than a 1-tuple); None for an Op
-    __slots__ = ("inputs", "_out", "generation", "_output_specs", "__weakref__")
+    __slots__ = ("inputs", "_out", "_output_specs", "__weakref__")
 
     inputs: tuple[Variable, ...]
     #: True when ``forward`` uses only Python operators (+ - * / **): then 0-d inputs are passed
@@ -399,6 +399,11 @@ class Function:
         """Weak references to the outputs (call one to get the Variable, or None once it is gone)."""
         out = self._out
         return out if type(out) is tuple else (out,)
+
+    @property
+    def generation(self) -> int:
+        """The newest generation among the inputs that need a gradient (its outputs' is one more)."""
+        return max((x.generation for x in self.inputs if x.requires_grad), default=-1)
 
     def __call__(self, *inputs: Operand) -> Any:
         n = len(inputs)
@@ -523,8 +528,8 @@ def _record(f: Function, ys: Any, gen: int) -> Any:
     out.creator = f
     out.generation = gen + 1
     out.requires_grad = True
-    f.generation = gen
-    f._out = weakref.ref(out) if f._keeps_output else None
+    if f._keeps_output:
+        f._out = weakref.ref(out)
     return out
 
 
@@ -541,7 +546,6 @@ def _outputs(f: Function, ys: tuple, gen: int) -> tuple[Variable, ...]:
             out.creator = f
             out.generation = gen + 1
             out.requires_grad = True
-        f.generation = gen
         f._out = tuple(weakref.ref(out) for out in outs)
         f._output_specs = tuple((out.shape, out.dtype) for out in outs)
     return outs
@@ -564,6 +568,7 @@ class Op(Function):
 
     __slots__ = ()
     _keeps_output = False
+    _out = None  # read by the backward pass: an Op's only output is the value it came from
 
     @property
     def outputs(self) -> tuple[weakref.ref, ...]:

@@ -134,6 +134,9 @@ def test_generation_order_with_branches_of_different_depth():
     y.backward()
     expected = cg.numerical_grad(lambda v: F.sin(F.cos(F.tanh(F.exp(v)))) * F.exp(v), np.array(0.5))[0]
     assert x.grad.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert (x.generation, a.generation, deep.generation, y.generation) == (0, 1, 4, 5)
+    assert (a.creator.generation, y.creator.generation) == (0, 4)  # the newest input's
+    assert (x * 2.0).creator.generation == 0  # constants don't count
 
 
 def test_intermediate_gradients_are_freed_unless_retained():

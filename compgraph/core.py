@@ -878,11 +878,21 @@ def _user_backward_raw(f: Function, gys: tuple[Any, ...]) -> tuple[Any, ...]:
 def _as_grad(g: Any) -> Variable:
     """A gradient as it reaches ``.grad``: a Variable around a writeable ndarray."""
     if type(g) is np.ndarray:
-        # a broadcast view is copied: users may update a gradient in place
-        return _variable(g if g.flags.writeable else g.copy())
-    if isinstance(g, Variable):
+        if not g.flags.writeable:  # a broadcast view: users may update a gradient in place
+            g = g.copy()
+    elif isinstance(g, Variable):
         return g
-    return _variable(np.asarray(g))  # a NumPy scalar from a 0-d op
+    else:
+        g = _asarray(g)  # a NumPy scalar from a 0-d op
+    v = _new(Variable)  # _variable() inlined: this runs for every leaf
+    v.data = g
+    v.name = None
+    v.grad = None
+    v.creator = None
+    v.generation = 0
+    v.requires_grad = False
+    v._value = None
+    return v
 
 
 def _backprop_into_grad(

@@ -4,6 +4,8 @@ NumPy reduces short rows (a softmax over 10 classes, a bias over a batch) with a
 or column, which costs several times more than the arithmetic. Sums of float32/float64 data go
 to BLAS instead, as a product with a vector of ones; a row maximum is found with ``argmax``,
 whose loop is fast. Results equal NumPy's up to rounding (sums may add in another order).
+Products are ``np.dot``: the same BLAS call as ``@`` on 2-D operands, without the overhead of
+the generalized ufunc (a third of a small product's time).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def sum_leading(x: np.ndarray) -> np.ndarray:
     if x.ndim == 2 and x.dtype.char in _BLAS_TYPES:  # (batch, features): one BLAS call
         # the cache looked up here directly: this runs for every bias in every backward pass
         ones = _ones_cache.get((len(x), x.dtype, False))
-        return (ones if ones is not None else _ones(len(x), x.dtype, False)) @ x
+        return np.dot(ones if ones is not None else _ones(len(x), x.dtype, False), x)
     return np.add.reduce(x, 0)
 
 
@@ -54,4 +56,4 @@ def sum_keepdims(x: np.ndarray, axis: int) -> np.ndarray:
     if not (_along_last(x, axis) and x.dtype.char in _BLAS_TYPES):
         return x.sum(axis=axis, keepdims=True)
     n = x.shape[-1]
-    return (x.reshape(-1, n) @ _ones(n, x.dtype, True)).reshape(x.shape[:-1] + (1,))
+    return np.dot(x.reshape(-1, n), _ones(n, x.dtype, True)).reshape(x.shape[:-1] + (1,))

@@ -43,7 +43,7 @@ def test_matmul_mismatch_suggests_a_transpose():
 
 
 @pytest.mark.parametrize("with_bias", [True, False])
-@pytest.mark.parametrize("x_shape", [(4, 3), (2, 4, 3)])
+@pytest.mark.parametrize("x_shape", [(4, 3), (2, 4, 3), (3,)])
 def test_linear_matches_numpy_and_gradients(with_bias, x_shape):
     rng = np.random.default_rng(2)
     x, W, b = rng.normal(size=x_shape), rng.normal(size=(3, 5)), rng.normal(size=5)
@@ -65,3 +65,14 @@ def test_linear_keeps_float32():
 def test_linear_shape_error_explains_the_layout():
     with pytest.raises(ValueError, match=r"Linear: x of shape \(2, 3\).*W of shape \(4, 5\)"):
         F.linear(np.ones((2, 3)), Variable(np.ones((4, 5))))
+
+
+def test_linear_second_order():
+    rng = np.random.default_rng(3)
+    x, W, b = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
+    assert cg.gradcheck(lambda *v: cg.grad(F.sum(F.linear(*v) ** 2), v, create_graph=True), x, W, b)
+
+
+def test_linear_refuses_a_weight_that_is_not_a_matrix():
+    with pytest.raises(ValueError, match=r"Linear: .*W of shape \(2, 3, 4\): W must be"):
+        F.linear(np.ones((5, 3)), Variable(np.ones((2, 3, 4))))

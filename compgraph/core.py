@@ -112,7 +112,11 @@ class Variable:
             is_float = data.dtype.kind == "f"
         if requires_grad is None:
             requires_grad = is_float
-        elif requires_grad and not is_float:
+        elif not requires_grad:
+            requires_grad = False
+        elif is_float:
+            requires_grad = True
+        else:
             raise TypeError(
                 f"Variable{f' {name!r}' if name else ''} has {data.dtype} data and cannot require a "
                 "gradient: derivatives exist only for floating-point values. Convert it with "
@@ -123,7 +127,7 @@ class Variable:
         self.grad: Variable | None = None
         self.creator: Function | None = None
         self.generation = 0
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad: bool = requires_grad
         self._value = None
 
     # --- array-like attributes -------------------------------------------------------------

@@ -670,7 +670,8 @@ def _backprop(
     starts: list[Variable] = []
     seen: set[Function] = set()
     owned: set[int] = set()  # ids of the arrays this pass allocated for leaves' sums
-    for y, gy in zip(outputs, grad_outputs):
+    for i, y in enumerate(outputs):
+        gy = grad_outputs[i]
         if not isinstance(y, Variable):
             raise TypeError(f"can only backpropagate from a Variable, got {type(y).__name__}")
         if targets is not None and not y.requires_grad:
@@ -774,7 +775,10 @@ def _backprop(
             if observer is not None:  # it sees each input's final gradient (None: no gradient)
                 gxs = tuple(_final_grad(f, xs, i, gx) for i, gx in enumerate(gxs))
                 observer(f, gys if type(refs) is tuple else (gy,), gxs)
-            for x, gx in zip(xs, gxs):
+            i = -1  # a counter, not zip(xs, gxs): a zip costs more than the rest of a short loop
+            for x in xs:
+                i += 1
+                gx = gxs[i]
                 if gx is None or not x.requires_grad:
                     continue
                 xd = x.data

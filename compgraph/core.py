@@ -733,23 +733,16 @@ def _backprop(
                     n = len(xs)
                     if n == 2:
                         x0, x1 = xs
-                        a = x0._value
+                        a, b = x0._value, x1._value
                         if a is None:
-                            a = x0.data
-                            if not a.ndim:
-                                a = a[()]
-                        b = x1._value
+                            a = _rule_value(x0)
                         if b is None:
-                            b = x1.data
-                            if not b.ndim:
-                                b = b[()]
+                            b = _rule_value(x1)
                         gxs = f.vjp(gy, yd, a, b)
                     elif n == 1:
                         a = xs[0]._value
                         if a is None:
-                            a = xs[0].data
-                            if not a.ndim:
-                                a = a[()]
+                            a = _rule_value(xs[0])
                         gxs = f.vjp(gy, yd, a)
                     else:
                         gxs = f.vjp(gy, yd, *[_rule_value(x) for x in xs])
@@ -815,7 +808,8 @@ def _backprop(
 
 
 def _rule_value(x: Variable) -> Any:
-    """``x``'s value as a gradient rule receives it (0-d as a NumPy scalar)."""
+    """``x``'s value as a gradient rule receives it: the one kept from the forward pass, else
+    its data (a leaf's, read now), 0-d as a NumPy scalar."""
     v = x._value
     if v is None:
         v = x.data

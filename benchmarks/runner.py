@@ -75,15 +75,18 @@ def time_worker(lib: str, names: list[str], repeats: int, warmup: float) -> dict
     while runs and time.perf_counter() < deadline:
         for run in runs.values():
             run()
-    for name, run in runs.items():
-        w = WORKLOADS[name]
-        samples = []
-        for _ in range(repeats):
+    # repeats go round the workloads, so that a burst of noise on the machine spreads over all
+    # of them instead of taking every sample of one
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            w = WORKLOADS[name]
             start = time.perf_counter()
             for _ in range(w.calls):
                 run()
-            samples.append((time.perf_counter() - start) / w.calls / w.per * w.scale)
-        out["results"][name]["samples"] = samples
+            samples[name].append((time.perf_counter() - start) / w.calls / w.per * w.scale)
+    for name, values in samples.items():
+        out["results"][name]["samples"] = values
     return out
 
 

@@ -267,15 +267,15 @@ _new = object.__new__
 _asarray = np.asarray
 
 
-def _variable(data: np.ndarray, requires_grad: bool = False) -> Variable:
-    """A Variable around ``data`` without the constructor's checks (the engine's hot path)."""
+def _variable(data: np.ndarray) -> Variable:
+    """A Variable around ``data`` that needs no gradient, made without the constructor's checks."""
     v = _new(Variable)
     v.data = data
     v.name = None
     v.grad = None
     v.creator = None
     v.generation = 0
-    v.requires_grad = requires_grad
+    v.requires_grad = False
     v._value = None
     return v
 
@@ -886,15 +886,7 @@ def _as_grad(g: Any) -> Variable:
         return g
     else:
         g = _asarray(g)  # a NumPy scalar from a 0-d op
-    v = _new(Variable)  # _variable() inlined: this runs for every leaf
-    v.data = g
-    v.name = None
-    v.grad = None
-    v.creator = None
-    v.generation = 0
-    v.requires_grad = False
-    v._value = None
-    return v
+    return _variable(g)
 
 
 def _backprop_into_grad(

@@ -450,6 +450,8 @@ class Function:
 def _apply2(f: Function, x0: Any, x1: Any) -> Any:
     """Run and record ``f`` on two operands."""
     if type(x1) is not Variable:
+        # `v * 1.0001`: the shared constant looked up by _scalar_constant's key for a float meeting
+        # float data, without the two calls (7% of the scalar chain); any other case goes there
         c = _constants.get((x1, x0.data.dtype)) if type(x0) is Variable and type(x1) is float else None
         if c is not None:
             x1 = c
@@ -729,23 +731,23 @@ def _backprop(
                     # than on 0-d arrays; a leaf's and an array operand's are read now
                     yd = y._value
                     if yd is None:
-                        yd = _rule_value(y)
+                        yd = _data_value(y)
                     n = len(xs)
                     if n == 2:
                         x0, x1 = xs
                         a, b = x0._value, x1._value
                         if a is None:
-                            a = _rule_value(x0)
+                            a = _data_value(x0)
                         if b is None:
-                            b = _rule_value(x1)
+                            b = _data_value(x1)
                         gxs = f.vjp(gy, yd, a, b)
                     elif n == 1:
                         a = xs[0]._value
                         if a is None:
-                            a = _rule_value(xs[0])
+                            a = _data_value(xs[0])
                         gxs = f.vjp(gy, yd, a)
                     else:
-                        gxs = f.vjp(gy, yd, *[_rule_value(x) for x in xs])
+                        gxs = f.vjp(gy, yd, *[_data_value(x) if x._value is None else x._value for x in xs])
                 elif raw:
                     gxs = _user_backward_raw(f, (gy,))
                 elif refs is None:
@@ -807,15 +809,11 @@ def _backprop(
     return grads
 
 
-def _rule_value(x: Variable) -> Any:
-    """``x``'s value as a gradient rule receives it: the one kept from the forward pass, else
-    its data (a leaf's, read now), 0-d as a NumPy scalar."""
-    v = x._value
-    if v is None:
-        v = x.data
-        if not v.ndim:
-            v = v[()]
-    return v
+def _data_value(x: Variable) -> Any:
+    """For a value the forward pass kept nothing of (a leaf, an array operand): its data as a
+    gradient rule receives it, read now, 0-d as a NumPy scalar."""
+    v = x.data
+    return v if v.ndim else v[()]
 
 
 def _as_variable_grad(g: Any) -> Any:

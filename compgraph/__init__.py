@@ -21,7 +21,7 @@ from compgraph.core import (
     is_grad_enabled,
     no_grad,
 )
-from compgraph.gradcheck import GradcheckError, gradcheck, numerical_grad
+from compgraph.gradient_check import GradcheckError, gradcheck, numerical_grad
 
 __version__ = "0.1.0"
 

@@ -976,5 +976,5 @@ from compgraph.functions.arithmetic import Div as _Div  # noqa: E402
 from compgraph.functions.arithmetic import Mul as _Mul  # noqa: E402
 from compgraph.functions.arithmetic import Neg as _Neg  # noqa: E402
 from compgraph.functions.arithmetic import Sub as _Sub  # noqa: E402
-from compgraph.functions.linear import MatMul as _MatMul  # noqa: E402
+from compgraph.functions.matrix import MatMul as _MatMul  # noqa: E402
 from compgraph.functions.shape import sum_to_array as _sum_to_array  # noqa: E402

@@ -237,7 +237,7 @@ class TwoLayerNet:
         The step ``eps`` is smaller than the book's 1e-4, which float64 allows: a step that large
         can cross a ReLU kink (a hidden unit within 1e-4 of zero) and report a wrong slope.
         """
-        from compgraph.gradcheck import numerical_grad
+        from compgraph.gradient_check import numerical_grad
 
         saved = dict(self.params)
         names = list(saved)

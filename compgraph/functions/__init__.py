@@ -3,15 +3,15 @@
 from compgraph.functions.activation import log_softmax, relu, sigmoid, softmax
 from compgraph.functions.arithmetic import add, astype, div, mul, neg, pow, sub
 from compgraph.functions.conv import col2im, conv2d, im2col
-from compgraph.functions.dropout import dropout, seed_dropout
-from compgraph.functions.embedding import embedding, one_hot
-from compgraph.functions.linear import linear, matmul
+from compgraph.functions.lookup import embedding, one_hot
 from compgraph.functions.loss import mean_squared_error, softmax_cross_entropy
 from compgraph.functions.math import clip, cos, exp, log, sin, sqrt, tanh
+from compgraph.functions.matrix import linear, matmul
 from compgraph.functions.normalization import batch_norm
 from compgraph.functions.pooling import avg_pool2d, max_pool2d
 from compgraph.functions.reduce import max, mean, min, sum
 from compgraph.functions.shape import broadcast_to, flatten, get_item, reshape, sum_to, transpose
+from compgraph.functions.stochastic import dropout, seed_dropout
 
 __all__ = [
     "add",

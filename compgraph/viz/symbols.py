@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from compgraph.core import Function, Op
 from compgraph.functions.activation import LogSoftmax, ReLU, Sigmoid, Softmax
 from compgraph.functions.arithmetic import Add, Cast, Div, Mul, Neg, Pow, Sub
-from compgraph.functions.linear import Linear, MatMul
 from compgraph.functions.loss import MeanSquaredError, SoftmaxCrossEntropy
 from compgraph.functions.math import Clip, Cos, Exp, Log, Sin, Sqrt, Tanh
+from compgraph.functions.matrix import Linear, MatMul
 from compgraph.functions.reduce import Max, Min, Sum
 from compgraph.functions.shape import BroadcastTo, GetItem, Reshape, ScatterAdd, SumTo, Transpose
 from compgraph.viz.format import format_number

@@ -9,7 +9,7 @@ import pytest
 import compgraph as cg
 import compgraph.functions as F
 from compgraph import Variable
-from compgraph.functions.dropout import seed_dropout
+from compgraph.functions.stochastic import seed_dropout
 
 
 def test_kept_units_are_scaled_and_dropped_ones_are_zero():
@@ -99,5 +99,5 @@ def test_dropout_errors(kwargs, error, message):
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(sys.modules["compgraph.functions.dropout"])
+    result = doctest.testmod(sys.modules["compgraph.functions.stochastic"])
     assert result.attempted > 0 and result.failed == 0

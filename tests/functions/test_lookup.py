@@ -85,5 +85,5 @@ def test_one_hot_errors(t, n, error, message):
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(sys.modules["compgraph.functions.embedding"])
+    result = doctest.testmod(sys.modules["compgraph.functions.lookup"])
     assert result.attempted > 0 and result.failed == 0

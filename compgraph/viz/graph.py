@@ -132,8 +132,14 @@ def model(
     return _Builder(w, record, values, names, max_depth, collapse or 0, vanishing, exploding).build()
 
 
+# Where a value goes: (target node, the gradient that comes back along the edge, its step).
+_Use = tuple[str, np.ndarray | None, int | None]
+
+
 class _Builder:
-    """Builds one Graph: nodes in the order values are computed, then the edges."""
+    """Builds one Graph in passes: the function nodes in the order values are computed (each
+    after the nodes its inputs come from), where each value goes, the output nodes, then the
+    edges, variable by variable."""
 
     def __init__(
         self,
@@ -157,15 +163,156 @@ class _Builder:
         self.output_set = set(w.outputs)
         self.flags_seen: set[str] = set()
         self.var_nodes: dict[Variable, str] = {}
+        self.const_nodes: dict[tuple[Function, int], str] = {}  # (function, input position)
 
-    def node(self, node_id: str) -> Node:
-        return self.graph.nodes[int(node_id[1:])]  # ids are "n" and the position
+    def build(self) -> Graph:
+        """The graph: function nodes, where each value goes, the outputs, then every edge."""
+        units = self.add_function_nodes(self.collapsed_runs())
+        uses = self.uses(units)
+        self.add_outputs(uses)
+        for v in self.w.variables:
+            outs = uses.get(v)
+            if outs:
+                self.edges_of(v, outs)
+        self.graph.legend = [
+            flag
+            for flag in (fmt.NONFINITE, fmt.VANISHING_FLAG, fmt.EXPLODING_FLAG)
+            if flag in self.flags_seen
+        ]
+        return self.graph
 
-    def add_node(self, kind: str, text: str, title: str = "", flags: tuple[str, ...] = ()) -> str:
-        node = Node(f"n{len(self.graph.nodes)}", kind, text, title, flags)
-        self.graph.nodes.append(node)
-        self.flags_seen.update(flags)
-        return node.id
+    def collapsed_runs(self) -> dict[Function, list[Function]]:
+        """Each function drawn as part of a collapsed run, and its run."""
+        if not self.collapse:
+            return {}
+        consumers: dict[Variable, list[tuple[Function, int]]] = {}
+        for f in self.included:
+            for i, x in enumerate(f.inputs):
+                consumers.setdefault(x, []).append((f, i))
+        runs = blocks(self.included, consumers, self.output_set, self.collapse, self.w.output)
+        return {f: block for block in runs for f in block}
+
+    def add_function_nodes(self, block_of: dict[Function, list[Function]]) -> list[Function | list[Function]]:
+        """A node per function or collapsed run, in the order values are computed; returns them
+        in that order (a run as the list of its functions)."""
+        units: list[Function | list[Function]] = []
+        for f in self.included:
+            block = block_of.get(f)
+            if block is None:
+                self.add_op(f)
+                units.append(f)
+            elif block[0] is f:
+                self.add_chain(block)
+                units.append(block)
+        return units
+
+    def add_op(self, f: Function) -> None:
+        """``f``'s node, after the nodes of the values it takes from outside the drawing."""
+        for i, x in enumerate(f.inputs):
+            if x.creator in self.included_set:
+                continue
+            if _is_constant(x):  # drawn at each use: no gradient flows, nothing to add up
+                self.const_nodes[f, i] = self.constant(x)
+            else:
+                self.source(x)
+        self.graph.function_nodes[f] = self.add_node("op", label(f), _title(f, self.w))
+
+    def add_chain(self, block: list[Function]) -> None:
+        """A collapsed run's node, after the nodes of the values it takes from outside (its
+        constants are not drawn)."""
+        for f in block:
+            for x in f.inputs:
+                if x.creator not in self.included_set and x.requires_grad:
+                    self.source(x)
+        w = self.w
+        node = self.add_node("chain", chain_label(block), chain_title(block, w.names, w.output))
+        for f in block:
+            self.graph.function_nodes[f] = node
+
+    def uses(self, units: list[Function | list[Function]]) -> dict[Variable, list[_Use]]:
+        """Where each variable goes, with the gradient that comes back from there (a constant's
+        edge, to its one use, is added here)."""
+        uses: dict[Variable, list[_Use]] = {}
+        for unit in units:
+            if isinstance(unit, list):
+                self.block_inputs(unit, uses)
+            else:
+                self.op_inputs(unit, uses)
+        return uses
+
+    def op_inputs(self, f: Function, uses: dict[Variable, list[_Use]]) -> None:
+        """A function's inputs: an edge from each constant's node, a use of each other value."""
+        node = self.graph.function_nodes[f]
+        step = self.step(f)
+        for i, x in enumerate(f.inputs):
+            const = self.const_nodes.get((f, i))
+            if const is not None:
+                self.add_edge(const, node, self.w.names[x], None, None)
+            else:
+                uses.setdefault(x, []).append((node, self.contribution(f, i), step))
+
+    def block_inputs(self, block: list[Function], uses: dict[Variable, list[_Use]]) -> None:
+        """A collapsed run's inputs from outside it, one edge per variable, gradients summed."""
+        node = self.graph.function_nodes[block[0]]
+        members = set(block)
+        merged: dict[Variable, list] = {}
+        for f in block:
+            step = self.step(f)
+            for i, x in enumerate(f.inputs):
+                if x.creator in members or (x.creator is None and not x.requires_grad):
+                    continue  # links inside the run, and constants, are not drawn
+                g = self.contribution(f, i)
+                entry = merged.get(x)
+                if entry is None:
+                    merged[x] = [g, step]
+                else:
+                    entry[0] = _add(entry[0], g)
+                    entry[1] = _later(entry[1], step)
+        for x, (g, step) in merged.items():
+            uses.setdefault(x, []).append((node, g, step))
+
+    def add_outputs(self, uses: dict[Variable, list[_Use]]) -> None:
+        """A node named after each computed output, taking its seed; an output that is a leaf
+        is drawn on its own instead, its value shown with its name."""
+        w = self.w
+        for y in w.outputs:
+            if y.creator is None:
+                continue
+            seed = self.record.seeds.get(y) if self.record is not None else None
+            node = self.add_node("output", w.names[y], w.names[y])
+            uses.setdefault(y, []).append((node, seed, 0 if seed is not None else None))
+        for y in w.outputs:
+            if y.creator is None and y not in uses:
+                n = self.node(self.source(y))
+                if n.kind == "leaf":
+                    n.label = f"{n.label} = {fmt.format_array(y.data)}"
+
+    def edges_of(self, v: Variable, outs: list[_Use]) -> None:
+        """The edges carrying ``v`` to its uses: one edge, or, for a value used several times,
+        one into a branch point with the total gradient and one from there to each use."""
+        source = self.source(v)
+        name = self.w.names[v]
+        value = None if _is_constant(v) or not self.values else fmt.format_array(v.data)
+        vflags = fmt.value_flags(v.data)
+        if vflags and v.creator in self.included_set:  # the function that made a NaN or Inf
+            self.node(self.graph.function_nodes[v.creator]).flags = vflags
+            self.flags_seen.update(vflags)
+        if value is None:
+            vflags = ()
+        # the names of leaves, outputs and cut values stand at their nodes; others are nowhere
+        named = v.creator in self.included_set and v not in self.output_set
+        if len(outs) == 1:
+            target, g, step = outs[0]
+            self.add_edge(source, target, name, g, step, value=value, value_flags=vflags, named=named)
+            return
+        total, last = None, None
+        for _, g, step in outs:
+            total = _add(total, g)
+            last = _later(last, step)
+        point = self.add_node("branch", "", f"{name} is used {len(outs)} times: its gradients add up")
+        self.add_edge(source, point, name, total, last, value=value, value_flags=vflags, named=named)
+        for target, g, step in outs:
+            self.add_edge(point, target, name, g, step)
 
     def source(self, v: Variable) -> str:
         """The node a variable flows out of: its function's, or a leaf, constant or cut node."""
@@ -191,132 +338,14 @@ class _Builder:
         text = fmt.format_array(v.data)
         return self.add_node("const", text, f"constant {text}", fmt.value_flags(v.data))
 
-    def build(self) -> Graph:
-        w, graph = self.w, self.graph
-        consumers: dict[Variable, list[tuple[Function, int]]] = {}
-        for f in self.included:
-            for i, x in enumerate(f.inputs):
-                consumers.setdefault(x, []).append((f, i))
-        runs = []
-        if self.collapse:
-            runs = blocks(self.included, consumers, self.output_set, self.collapse, w.output)
-        block_of: dict[Function, list[Function]] = {}
-        for block in runs:
-            for f in block:
-                block_of[f] = block
+    def node(self, node_id: str) -> Node:
+        return self.graph.nodes[int(node_id[1:])]  # ids are "n" and the position
 
-        # nodes, in the order values are computed
-        units: list[Function | list[Function]] = []
-        const_nodes: dict[tuple[Function, int], str] = {}
-        for f in self.included:
-            block = block_of.get(f)
-            if block is not None and block[0] is not f:
-                continue
-            members = block if block is not None else [f]
-            for g in members:
-                for i, x in enumerate(g.inputs):
-                    outside = x.creator is None or x.creator not in self.included_set
-                    if not outside or (block is not None and not x.requires_grad):
-                        continue
-                    if _is_constant(x):  # drawn at each use: no gradient flows, nothing to add up
-                        const_nodes[g, i] = self.constant(x)
-                    else:
-                        self.source(x)
-            if block is None:
-                node = self.add_node("op", label(f), _title(f, w))
-            else:
-                node = self.add_node("chain", chain_label(block), chain_title(block, w.names, w.output))
-            for g in members:
-                graph.function_nodes[g] = node
-            units.append(block if block is not None else f)
-
-        # where each variable goes, with the gradient that comes back from there
-        targets: dict[Variable, list[tuple[str, np.ndarray | None, int | None]]] = {}
-        for unit in units:
-            if isinstance(unit, list):
-                self.block_inputs(unit, targets)
-            else:
-                node = graph.function_nodes[unit]
-                step = self.step(unit)
-                for i, x in enumerate(unit.inputs):
-                    const = const_nodes.get((unit, i))
-                    if const is not None:
-                        self.add_edge(const, node, w.names[x], None, None)
-                    else:
-                        targets.setdefault(x, []).append((node, self.contribution(unit, i), step))
-        for y in w.outputs:
-            if y.creator is None:
-                continue
-            seed = self.record.seeds.get(y) if self.record is not None else None
-            node = self.add_node("output", w.names[y], w.names[y])
-            targets.setdefault(y, []).append((node, seed, 0 if seed is not None else None))
-        for y in w.outputs:  # an output that is a leaf is drawn on its own, with its value
-            if y.creator is None and y not in targets:
-                n = self.node(self.source(y))
-                if n.kind == "leaf":
-                    n.label = f"{n.label} = {fmt.format_array(y.data)}"
-
-        for v in w.variables:
-            outs = targets.get(v)
-            if outs:
-                self.edges_of(v, outs)
-        graph.legend = [
-            flag
-            for flag in (fmt.NONFINITE, fmt.VANISHING_FLAG, fmt.EXPLODING_FLAG)
-            if flag in self.flags_seen
-        ]
-        return graph
-
-    def step(self, f: Function) -> int | None:
-        return None if self.record is None else self.record.steps.get(f)
-
-    def contribution(self, f: Function, i: int) -> np.ndarray | None:
-        return None if self.record is None else self.record.contribution(f, i)
-
-    def block_inputs(self, block: list[Function], targets: dict) -> None:
-        """A collapsed run's inputs from outside it, one edge per variable, gradients summed."""
-        node = self.graph.function_nodes[block[0]]
-        members = set(block)
-        merged: dict[Variable, list] = {}
-        for f in block:
-            step = self.step(f)
-            for i, x in enumerate(f.inputs):
-                if x.creator in members or (x.creator is None and not x.requires_grad):
-                    continue  # links inside the run, and constants, are not drawn
-                g = self.contribution(f, i)
-                entry = merged.get(x)
-                if entry is None:
-                    merged[x] = [g, step]
-                else:
-                    entry[0] = _add(entry[0], g)
-                    entry[1] = _later(entry[1], step)
-        for x, (g, step) in merged.items():
-            targets.setdefault(x, []).append((node, g, step))
-
-    def edges_of(self, v: Variable, outs: list[tuple[str, np.ndarray | None, int | None]]) -> None:
-        source = self.source(v)
-        name = self.w.names[v]
-        value = None if _is_constant(v) or not self.values else fmt.format_array(v.data)
-        vflags = fmt.value_flags(v.data)
-        if vflags and v.creator in self.included_set:  # the function that made a NaN or Inf
-            self.node(self.graph.function_nodes[v.creator]).flags = vflags
-            self.flags_seen.update(vflags)
-        if value is None:
-            vflags = ()
-        # the names of leaves, outputs and cut values stand at their nodes; others are nowhere
-        named = v.creator in self.included_set and v not in self.output_set
-        if len(outs) == 1:
-            target, g, step = outs[0]
-            self.add_edge(source, target, name, g, step, value=value, value_flags=vflags, named=named)
-            return
-        total, last = None, None
-        for _, g, step in outs:
-            total = _add(total, g)
-            last = _later(last, step)
-        point = self.add_node("branch", "", f"{name} is used {len(outs)} times: its gradients add up")
-        self.add_edge(source, point, name, total, last, value=value, value_flags=vflags, named=named)
-        for target, g, step in outs:
-            self.add_edge(point, target, name, g, step)
+    def add_node(self, kind: str, text: str, title: str = "", flags: tuple[str, ...] = ()) -> str:
+        node = Node(f"n{len(self.graph.nodes)}", kind, text, title, flags)
+        self.graph.nodes.append(node)
+        self.flags_seen.update(flags)
+        return node.id
 
     def add_edge(
         self,
@@ -341,6 +370,12 @@ class _Builder:
         self.flags_seen.update(edge.value_flags)
         self.flags_seen.update(edge.grad_flags)
         graph.edges.append(edge)
+
+    def step(self, f: Function) -> int | None:
+        return None if self.record is None else self.record.steps.get(f)
+
+    def contribution(self, f: Function, i: int) -> np.ndarray | None:
+        return None if self.record is None else self.record.contribution(f, i)
 
 
 def _is_constant(v: Variable) -> bool:

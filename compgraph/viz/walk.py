@@ -8,6 +8,7 @@ and sent back during a backward pass run by the engine itself.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,16 @@ class Walk:
 
 def walk(outputs: Sequence[Variable]) -> Walk:
     """Find every function and variable behind ``outputs``, and how far each function is from them."""
+    outs = _distinct_outputs(outputs)
+    roots = [y.creator for y in outs if y.creator is not None]
+    functions = _postorder(roots)
+    outputs_of = _outputs_of(functions, outs)
+    variables = _variables(functions, outputs_of, outs)
+    return Walk(tuple(outs), functions, _depths(roots), variables, _names(variables, outs), outputs_of)
+
+
+def _distinct_outputs(outputs: Sequence[Variable]) -> list[Variable]:
+    """The outputs, each once, in order; TypeError for one that is not a Variable."""
     outs: list[Variable] = []
     for i, y in enumerate(outputs):
         if not isinstance(y, Variable):
@@ -50,58 +61,7 @@ def walk(outputs: Sequence[Variable]) -> Walk:
             )
         if all(y is not o for o in outs):
             outs.append(y)
-    depth: dict[Function, int] = {}
-    queue: deque[Function] = deque()
-    for y in outs:
-        f = y.creator
-        if f is not None and f not in depth:
-            depth[f] = 0
-            queue.append(f)
-    while queue:
-        f = queue.popleft()
-        for x in f.inputs:
-            c = x.creator
-            if c is not None and c not in depth:
-                depth[c] = depth[f] + 1
-                queue.append(c)
-    functions = _postorder([y.creator for y in outs if y.creator is not None])
-    outputs_of = _outputs_of(functions, outs)
-    seen: set[Variable] = set()
-    variables: list[Variable] = []
-    for f in functions:
-        for x in f.inputs:
-            if x not in seen:
-                seen.add(x)
-                variables.append(x)
-        for y in outputs_of[f]:
-            if y is not None and y not in seen:
-                seen.add(y)
-                variables.append(y)
-    for y in outs:
-        if y not in seen:
-            seen.add(y)
-            variables.append(y)
-    return Walk(tuple(outs), functions, depth, variables, _names(variables, outs), outputs_of)
-
-
-def _outputs_of(functions: list[Function], outs: list[Variable]) -> dict[Function, tuple]:
-    """Each function's outputs: its own weak references for a Function, else the one value
-    of the graph it created (an Op has one output, and it is an input or an output here)."""
-    found: dict[Function, Variable] = {}
-    for v in outs:
-        if v.creator is not None:
-            found.setdefault(v.creator, v)
-    for f in functions:
-        for x in f.inputs:
-            if x.creator is not None:
-                found.setdefault(x.creator, x)
-    result: dict[Function, tuple] = {}
-    for f in functions:
-        if isinstance(f, Op):
-            result[f] = (found.get(f),)
-        else:
-            result[f] = tuple(ref() for ref in f.outputs)
-    return result
+    return outs
 
 
 def _postorder(roots: list[Function]) -> list[Function]:
@@ -130,6 +90,54 @@ def _postorder(roots: list[Function]) -> list[Function]:
                 stack.pop()
                 order.append(f)
     return order
+
+
+def _outputs_of(functions: list[Function], outs: list[Variable]) -> dict[Function, tuple]:
+    """Each function's outputs: its own weak references for a Function, else the one value
+    of the graph it created (an Op has one output, and it is an input or an output here)."""
+    found: dict[Function, Variable] = {}
+    for v in outs:
+        if v.creator is not None:
+            found.setdefault(v.creator, v)
+    for f in functions:
+        for x in f.inputs:
+            if x.creator is not None:
+                found.setdefault(x.creator, x)
+    result: dict[Function, tuple] = {}
+    for f in functions:
+        if isinstance(f, Op):
+            result[f] = (found.get(f),)
+        else:
+            result[f] = tuple(ref() for ref in f.outputs)
+    return result
+
+
+def _variables(
+    functions: list[Function], outputs_of: dict[Function, tuple], outs: list[Variable]
+) -> list[Variable]:
+    """Every variable once, in the order computed: each function's inputs, then its outputs;
+    outputs that no function made (leaves) last."""
+    computed = (v for f in functions for v in (*f.inputs, *outputs_of[f]))
+    return list(dict.fromkeys(v for v in itertools.chain(computed, outs) if v is not None))
+
+
+def _depths(roots: list[Function]) -> dict[Function, int]:
+    """The fewest functions between each function and an output (breadth first from ``roots``,
+    the outputs' creators, at 0)."""
+    depth: dict[Function, int] = {}
+    queue: deque[Function] = deque()
+    for f in roots:
+        if f not in depth:
+            depth[f] = 0
+            queue.append(f)
+    while queue:
+        f = queue.popleft()
+        for x in f.inputs:
+            c = x.creator
+            if c is not None and c not in depth:
+                depth[c] = depth[f] + 1
+                queue.append(c)
+    return depth
 
 
 def _names(variables: list[Variable], outputs: list[Variable]) -> dict[Variable, str]:
@@ -199,30 +207,8 @@ def record_backward(w: Walk, grad_outputs: Any = None) -> Backward:
     ``grad_outputs`` weights the outputs as in ``cg.grad`` (default: ones). Outputs that are
     constants are skipped.
     """
-    if grad_outputs is None:
-        weights: list[Any] = [None] * len(w.outputs)
-    else:
-        weights = list(grad_outputs) if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
-        if len(weights) != len(w.outputs):
-            raise ValueError(
-                f"compgraph.viz: {len(weights)} grad_outputs given for {len(w.outputs)} outputs; "
-                "give one per output"
-            )
-    record = Backward()
-    outs, seeds = [], []
-    for y, g in zip(w.outputs, weights):
-        if not _differentiable(y):
-            continue
-        seed = np.ones(y.shape, y.dtype) if g is None else np.array(cg.as_array(g), dtype=y.dtype)
-        if seed.shape != y.shape:
-            raise ValueError(
-                f"compgraph.viz: grad_output of shape {seed.shape} given for an output of shape "
-                f"{y.shape}; they must match"
-            )
-        record.seeds[y] = seed
-        outs.append(y)
-        seeds.append(seed)
-    if not outs:
+    record = Backward(seeds=_seeds(w.outputs, grad_outputs))
+    if not record.seeds:
         return record
 
     def observe(f: Function, gys: tuple[Any, ...], gxs: tuple[Any, ...]) -> None:
@@ -236,8 +222,33 @@ def record_backward(w: Walk, grad_outputs: Any = None) -> Backward:
 
     # grad() leaves every .grad as it is; asking for the leaves' gradients walks the whole graph
     leaves = [v for v in w.variables if v.creator is None and v.requires_grad]
-    cg.grad(outs, leaves, grad_outputs=seeds, observer=observe)
+    cg.grad(list(record.seeds), leaves, grad_outputs=list(record.seeds.values()), observer=observe)
     return record
+
+
+def _seeds(outputs: tuple[Variable, ...], grad_outputs: Any) -> dict[Variable, np.ndarray]:
+    """The gradient each differentiable output starts from: its weight, or ones."""
+    if grad_outputs is None:
+        weights: list[Any] = [None] * len(outputs)
+    else:
+        weights = list(grad_outputs) if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
+        if len(weights) != len(outputs):
+            raise ValueError(
+                f"compgraph.viz: {len(weights)} grad_outputs given for {len(outputs)} outputs; "
+                "give one per output"
+            )
+    seeds: dict[Variable, np.ndarray] = {}
+    for y, g in zip(outputs, weights):
+        if not _differentiable(y):
+            continue
+        seed = np.ones(y.shape, y.dtype) if g is None else np.array(cg.as_array(g), dtype=y.dtype)
+        if seed.shape != y.shape:
+            raise ValueError(
+                f"compgraph.viz: grad_output of shape {seed.shape} given for an output of shape "
+                f"{y.shape}; they must match"
+            )
+        seeds[y] = seed
+    return seeds
 
 
 def _as_input_gradient(gx: Any, x: Variable) -> np.ndarray:

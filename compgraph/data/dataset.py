@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from compgraph._checks import non_negative_int, positive_int, wrong_kind_as_value_error
+
 Batch = tuple[np.ndarray, np.ndarray]
 
 
@@ -92,13 +94,11 @@ class DataLoader:
             raise TypeError(
                 f"DataLoader: expected a Dataset (e.g. ArrayDataset(x, t)), got {type(dataset).__name__}"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        if seed is not None and (
-            not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
-        ):
-            raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
-        self.dataset, self.batch_size = dataset, int(batch_size)
+        with wrong_kind_as_value_error():
+            batch_size = positive_int("DataLoader", "batch_size", batch_size)
+            if seed is not None:
+                seed = non_negative_int("DataLoader", "seed", seed)
+        self.dataset, self.batch_size = dataset, batch_size
         self.shuffle, self.drop_last, self.seed = bool(shuffle), bool(drop_last), seed
         self.epoch = 0
         self._rng = np.random.default_rng() if seed is None else None

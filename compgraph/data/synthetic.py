@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from compgraph._checks import positive_int, wrong_kind_as_value_error
 from compgraph.data.dataset import ArrayDataset
 
 
@@ -21,9 +22,9 @@ def spiral(
     >>> ds.x.shape, ds.x.dtype, np.bincount(ds.t).tolist()
     ((150, 2), dtype('float32'), [50, 50, 50])
     """
-    for name, value in (("n_per_class", n_per_class), ("n_classes", n_classes)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"spiral: {name} must be a positive int, got {value!r}")
+    with wrong_kind_as_value_error():
+        n_per_class = positive_int("spiral", "n_per_class", n_per_class)
+        n_classes = positive_int("spiral", "n_classes", n_classes)
     if noise < 0:
         raise ValueError(f"spiral: noise must be >= 0, got {noise}")
     rng = np.random.default_rng(seed)

@@ -10,6 +10,8 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
+from compgraph._checks import one_of
+
 #: A generator, a seed for ``np.random.default_rng``, or None for fresh entropy.
 RngLike: TypeAlias = "np.random.Generator | int | None"
 
@@ -55,8 +57,7 @@ def initial_weight(
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"parameters must be floating-point (float32 or float64), got dtype {dtype}")
+    one_of("nn.init", "init", init, INITS)
     if init == "he":
         return he_normal(shape, fan_in, rng, dtype)
-    if init == "xavier":
-        return xavier_normal(shape, fan_in, fan_out, rng, dtype)
-    raise ValueError(f"unknown init {init!r}; use one of {', '.join(map(repr, INITS))}")
+    return xavier_normal(shape, fan_in, fan_out, rng, dtype)

@@ -13,15 +13,10 @@ from typing import Any
 import numpy as np
 
 import compgraph.functions as F
+from compgraph._checks import positive_int
 from compgraph.core import Operand, Variable
 from compgraph.nn.init import RngLike, as_rng, initial_weight
 from compgraph.nn.module import Module, Parameter
-
-
-def _positive(layer: str, **values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
 
 
 def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
@@ -46,11 +41,12 @@ class Linear(Module):
         dtype: Any = np.float32,
         rng: RngLike = None,
     ):
-        _positive("Linear", in_features=in_features, out_features=out_features)
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = positive_int("Linear", "in_features", in_features)
+        self.out_features = positive_int("Linear", "out_features", out_features)
         shape = (self.in_features, self.out_features)
-        self.W = Parameter(initial_weight(init, shape, in_features, out_features, as_rng(rng), dtype))
-        self.b = Parameter(np.zeros(out_features, dtype=dtype)) if bias else None
+        fan_in, fan_out = shape
+        self.W = Parameter(initial_weight(init, shape, fan_in, fan_out, as_rng(rng), dtype))
+        self.b = Parameter(np.zeros(self.out_features, dtype=dtype)) if bias else None
 
     def forward(self, x: Operand) -> Variable:
         return F.linear(x, self.W, self.b)
@@ -75,12 +71,13 @@ class Conv2d(Module):
         dtype: Any = np.float32,
         rng: RngLike = None,
     ):
-        kh, kw = _pair(kernel_size)
-        _positive("Conv2d", in_channels=in_channels, out_channels=out_channels, kernel_size=kh, stride=stride)
-        _positive("Conv2d", kernel_size=kw)
+        in_channels = positive_int("Conv2d", "in_channels", in_channels)
+        out_channels = positive_int("Conv2d", "out_channels", out_channels)
+        kh, kw = (positive_int("Conv2d", "kernel_size", k) for k in _pair(kernel_size))
+        stride = positive_int("Conv2d", "stride", stride)
         if pad < 0:
             raise ValueError(f"Conv2d: pad must be >= 0, got {pad}")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.pad = (kh, kw), stride, pad
         fan_in, fan_out = in_channels * kh * kw, out_channels * kh * kw
         shape = (out_channels, in_channels, kh, kw)
@@ -107,10 +104,10 @@ class BatchNorm(Module):
     def __init__(
         self, num_features: int, momentum: float = 0.1, eps: float = 1e-5, *, dtype: Any = np.float32
     ):
-        _positive("BatchNorm", num_features=num_features)
+        num_features = positive_int("BatchNorm", "num_features", num_features)
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"BatchNorm: momentum must lie in [0, 1], got {momentum}")
-        self.num_features, self.momentum, self.eps = int(num_features), float(momentum), float(eps)
+        self.num_features, self.momentum, self.eps = num_features, float(momentum), float(eps)
         self.gamma = Parameter(np.ones(num_features, dtype=dtype))
         self.beta = Parameter(np.zeros(num_features, dtype=dtype))
         self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
@@ -206,9 +203,9 @@ class Embedding(Module):
     """Rows of a (num_embeddings, dim) table looked up by integer ids: ids (...) to (..., dim)."""
 
     def __init__(self, num_embeddings: int, dim: int, *, dtype: Any = np.float32, rng: RngLike = None):
-        _positive("Embedding", num_embeddings=num_embeddings, dim=dim)
-        self.num_embeddings, self.dim = int(num_embeddings), int(dim)
-        self.W = Parameter(as_rng(rng).standard_normal((num_embeddings, dim)).astype(dtype))
+        self.num_embeddings = positive_int("Embedding", "num_embeddings", num_embeddings)
+        self.dim = positive_int("Embedding", "dim", dim)
+        self.W = Parameter(as_rng(rng).standard_normal((self.num_embeddings, self.dim)).astype(dtype))
 
     def forward(self, ids: Operand) -> Variable:
         return F.embedding(ids, self.W)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 import compgraph.functions as F
+from compgraph._checks import one_of
 from compgraph.core import Operand, Variable
 from compgraph.nn.init import RngLike, as_rng
 from compgraph.nn.layers import Conv2d, Linear
@@ -41,9 +42,7 @@ class MLP(Module):
         sizes = tuple(sizes)
         if len(sizes) < 2:
             raise ValueError(f"MLP: sizes must list at least an input and an output size, got {sizes}")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"MLP: unknown activation {activation!r}; use one of {', '.join(_ACTIVATIONS)}")
-        self.sizes, self.activation = sizes, activation
+        self.sizes, self.activation = sizes, one_of("MLP", "activation", activation, _ACTIVATIONS)
         rng = as_rng(rng)
         hidden_init = "he" if activation == "relu" else "xavier"
         for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):

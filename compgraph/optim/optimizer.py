@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from compgraph._checks import number
 from compgraph.core import Variable
 
 
@@ -16,9 +17,7 @@ def hyperparameter(owner: str, name: str, value: Any, low: float = 0.0, high: fl
     Hyperparameters are kept as Python floats on purpose: NumPy treats those as "weak" and
     keeps float32 arrays float32, where a 0-d float64 array would silently promote them.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__}")
-    value = float(value)
+    value = number(owner, name, value)
     if not np.isfinite(value) or value < low or (high is not None and value >= high):
         bound = f"[{low}, {high})" if high is not None else f">= {low}"
         raise ValueError(f"{owner}: {name} must be {bound}, got {value}")

@@ -6,16 +6,15 @@ global state, no display needed) and written atomically.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from compgraph._files import atomic_writer
 from compgraph.core import no_grad
 from compgraph.nn.module import Module
-from compgraph.nn.serialization import atomic_write
 
 
 def _figure(panels: int) -> tuple[Any, list[Any]]:
@@ -30,9 +29,8 @@ def _figure(panels: int) -> tuple[Any, list[Any]]:
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    atomic_write(path, buffer.getvalue())
+    with atomic_writer(path) as f:
+        fig.savefig(f, format="png", dpi=110)
     return Path(path)
 
 

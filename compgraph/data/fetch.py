@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
+from typing import Any, BinaryIO
+
+from compgraph._files import atomic_writer
+from compgraph._progress import progress_bar
 
 
 def default_cache_dir() -> Path:
@@ -16,17 +18,6 @@ def default_cache_dir() -> Path:
         return Path(os.environ["COMPGRAPH_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "compgraph"
-
-
-def _progress(total: int | None, desc: str, enabled: bool):
-    """A tqdm bar when tqdm is installed and ``enabled``, else None."""
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False)
 
 
 def download(
@@ -46,46 +37,35 @@ def download(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     hashes = {}
     if md5:
         hashes["MD5"] = (hashlib.md5(usedforsecurity=False), md5.lower())
     if sha256:
         hashes["SHA-256"] = (hashlib.sha256(), sha256.lower())
-    try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            bar = _progress(int(length) if length and length.isdigit() else None, path.name, progress)
-            try:
-                while chunk := response.read(1 << 16):
-                    f.write(chunk)
-                    for h, _ in hashes.values():
-                        h.update(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            finally:
-                if bar is not None:
-                    bar.close()
-            f.flush()
-            os.fsync(f.fileno())
+    with urllib.request.urlopen(url, timeout=timeout) as response, atomic_writer(path) as f:
+        _copy(response, f, [h for h, _ in hashes.values()], path.name, progress)
         for name, (h, expected) in hashes.items():
-            if h.hexdigest() != expected:
+            if h.hexdigest() != expected:  # raised inside the writer: the old file stays
                 raise ValueError(
                     f"checksum mismatch for {url}: {name} {h.hexdigest()}, expected {expected}; the "
                     "download is corrupt or the server sent another file"
                 )
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     return path
 
 
-def has_tqdm() -> bool:
-    """Whether tqdm (the optional progress bars) is installed."""
+def _copy(response: Any, f: BinaryIO, hashes: list[Any], desc: str, progress: bool) -> None:
+    """Stream ``response`` into ``f`` in 64 KiB chunks, feeding each hash, with a bar if asked."""
+    length = response.headers.get("Content-Length")
+    total = int(length) if length and length.isdigit() else None
+    options = {"unit": "B", "unit_scale": True, "unit_divisor": 1024, "leave": False}
+    bar = progress_bar(total, desc, enabled=progress, **options)
     try:
-        import tqdm  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        while chunk := response.read(1 << 16):
+            f.write(chunk)
+            for h in hashes:
+                h.update(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()

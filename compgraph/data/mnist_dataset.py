@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from compgraph._progress import has_tqdm
 from compgraph.data.dataset import ArrayDataset
-from compgraph.data.fetch import default_cache_dir, download, has_tqdm
+from compgraph.data.fetch import default_cache_dir, download
 from compgraph.data.idx import read_idx
 
 #: Mirrors of the original files (yann.lecun.com no longer serves them reliably).

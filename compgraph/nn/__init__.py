@@ -6,6 +6,7 @@
 4
 """
 
+from compgraph._files import atomic_write
 from compgraph.nn import init
 from compgraph.nn.layers import (
     AvgPool2d,
@@ -23,7 +24,7 @@ from compgraph.nn.layers import (
 )
 from compgraph.nn.models import MLP, SimpleConvNet
 from compgraph.nn.module import Module, Parameter
-from compgraph.nn.serialization import atomic_write, load_file, save_file
+from compgraph.nn.serialization import load_file, save_file
 
 __all__ = [
     "MLP",

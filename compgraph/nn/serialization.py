@@ -1,19 +1,17 @@
 """Weights on disk: the safetensors format (no pickle, no code on load), written atomically.
 
-A write goes to a temporary file in the target's directory, is flushed to disk, then renamed
-over the target: a crash or an error at any point leaves either the old file or the new one,
-never a torn mix.
+Files are written through ``compgraph._files.atomic_write``: a crash or an error at any point
+leaves either the old file or the new one, never a torn mix.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
+from compgraph._files import atomic_write
 
 _INSTALL = "pip install 'compgraph[io]'"
 
@@ -26,41 +24,6 @@ def _safetensors(action: str):
             f"{action} needs the safetensors package, which is not installed: {_INSTALL}"
         ) from exc
     return safetensors
-
-
-def _mode_for(path: Path) -> int:
-    """The permissions the new file gets: those of the file it replaces, else 0666 less the umask."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically: on any failure the old file stays as it was."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.chmod(tmp, _mode_for(path))  # mkstemp makes the file private (0600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # KeyboardInterrupt too: never leave the temporary file behind
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    # make the rename itself durable (POSIX; directories cannot be opened on Windows)
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def save_file(

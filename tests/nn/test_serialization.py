@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import compgraph.nn as nn
-from compgraph.nn import serialization
+from compgraph import _files
 
 needs_io = pytest.mark.skipif(
     importlib.util.find_spec("safetensors") is None, reason="needs safetensors: pip install 'compgraph[io]'"
@@ -73,7 +73,7 @@ def test_a_failed_write_leaves_the_old_file_intact_and_no_temporary(tmp_path, mo
             self.f.flush()
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(serialization.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+    monkeypatch.setattr(_files.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
     with pytest.raises(OSError, match="No space left"):
         _model(1).save(path)
     monkeypatch.undo()
@@ -91,7 +91,7 @@ def test_an_interrupt_before_the_rename_keeps_the_old_file(tmp_path, monkeypatch
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(serialization.os, "replace", interrupted)
+    monkeypatch.setattr(_files.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _model(1).save(path)
     assert path.read_bytes() == before

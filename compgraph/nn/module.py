@@ -206,30 +206,13 @@ class Module:
                 f"got {type(state).__name__}"
             )
         entries = list(self._state_entries())
-        names = [e[0] for e in entries]
-        known = set(names)
-        missing = [n for n in names if n not in state]
-        unexpected = [n for n in state if n not in known]
-        problems = []
-        if strict and missing:
-            problems.append("missing: " + ", ".join(missing))
-        if strict and unexpected:
-            problems.append("unexpected: " + ", ".join(unexpected))
+        names = {name for name, *_ in entries}
+        missing = [name for name, *_ in entries if name not in state]
+        unexpected = [name for name in state if name not in names]
+        problems = _name_problems(missing, unexpected) if strict else []
         for name, _, _, value, is_buffer in entries:
-            if name not in state:
-                continue
-            new = state[name]
-            if not isinstance(new, np.ndarray):
-                problems.append(f"{name}: expected a numpy.ndarray, got {type(new).__name__}")
-                continue
-            current = value if is_buffer else value.data
-            if new.shape != current.shape:
-                problems.append(f"{name}: shape {current.shape} in the model, {new.shape} in the state")
-            if new.dtype != current.dtype:
-                problems.append(
-                    f"{name}: dtype {current.dtype} in the model, {new.dtype} in the state "
-                    f"(convert the model with .astype(np.{new.dtype}) first)"
-                )
+            if name in state:
+                problems += _misfits(name, value if is_buffer else value.data, state[name])
         if problems:
             where = f" from {source}" if source else ""
             raise ValueError(
@@ -237,13 +220,8 @@ class Module:
                 "nothing was loaded:\n  " + "\n  ".join(problems)
             )
         for name, owner, attr, value, is_buffer in entries:
-            if name not in state:
-                continue
-            if is_buffer:
-                setattr(owner, attr, np.array(state[name], copy=True))
-            else:
-                value.data = np.array(state[name], copy=True)
-                value.grad = None
+            if name in state:
+                _assign(owner, attr, value, is_buffer, state[name])
         return missing, unexpected
 
     def save(self, path: str | Path, metadata: Mapping[str, str] | None = None) -> None:
@@ -276,3 +254,37 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
+
+
+def _name_problems(missing: list[str], unexpected: list[str]) -> list[str]:
+    """The names a strict load refuses: entries the state lacks, and entries the model lacks."""
+    problems = []
+    if missing:
+        problems.append("missing: " + ", ".join(missing))
+    if unexpected:
+        problems.append("unexpected: " + ", ".join(unexpected))
+    return problems
+
+
+def _misfits(name: str, current: np.ndarray, new: Any) -> list[str]:
+    """Why array ``new`` cannot replace the state entry ``name`` (value ``current``): none if it fits."""
+    if not isinstance(new, np.ndarray):
+        return [f"{name}: expected a numpy.ndarray, got {type(new).__name__}"]
+    problems = []
+    if new.shape != current.shape:
+        problems.append(f"{name}: shape {current.shape} in the model, {new.shape} in the state")
+    if new.dtype != current.dtype:
+        problems.append(
+            f"{name}: dtype {current.dtype} in the model, {new.dtype} in the state "
+            f"(convert the model with .astype(np.{new.dtype}) first)"
+        )
+    return problems
+
+
+def _assign(owner: Module, attr: str, value: Any, is_buffer: bool, new: np.ndarray) -> None:
+    """Give a Parameter (``value``) or a buffer (attribute ``attr`` of ``owner``) a copy of ``new``."""
+    if is_buffer:
+        setattr(owner, attr, np.array(new, copy=True))
+    else:
+        value.data = np.array(new, copy=True)
+        value.grad = None

@@ -182,6 +182,17 @@ def test_a_bad_checksum_leaves_nothing_behind(server, tmp_path):
     assert list(cache.iterdir()) == []
 
 
+def test_a_bad_checksum_keeps_the_old_file(server, tmp_path):
+    base, www = server
+    (www / "blob.bin").write_bytes(b"new but wrong")
+    target = tmp_path / "blob.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        download(base + "blob.bin", target, md5="0" * 32, progress=False)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir() if p.name != "www"] == ["blob.bin"]
+
+
 def test_download_keeps_the_old_file_when_the_server_fails(server, tmp_path):
     base, _ = server
     target = tmp_path / "blob.bin"

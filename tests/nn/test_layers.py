@@ -73,6 +73,9 @@ def test_initialisation_is_seeded_and_dtype_independent():
     ("make", "error", "match"),
     [
         (lambda: nn.Linear(0, 3), ValueError, "in_features must be a positive int, got 0"),
+        (lambda: nn.Linear(3.5, 2), TypeError, "in_features must be a positive int, got float 3.5"),
+        (lambda: nn.Conv2d(1, 2, (3, 2.0)), TypeError, "kernel_size must be a positive int, got float"),
+        (lambda: nn.Embedding(10, "4"), TypeError, "dim must be a positive int, got str '4'"),
         (lambda: nn.Linear(3, 2, init="lecun"), ValueError, "unknown init 'lecun'"),
         (lambda: nn.Linear(3, 2, dtype=np.int32), TypeError, "floating-point"),
         (lambda: nn.Linear(3, 2, rng="seed"), TypeError, "rng must be"),

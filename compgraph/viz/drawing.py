@@ -14,12 +14,10 @@ from typing import Any
 
 from compgraph.core import Variable
 from compgraph.viz import graph as graph_mod
-from compgraph.viz import walk as walk_mod
-from compgraph.viz.collapse import COLLAPSE
 from compgraph.viz.dot import dot_source
 from compgraph.viz.graph import Graph
+from compgraph.viz.html import to_html
 from compgraph.viz.svg import svg_source
-from compgraph.viz.walk import Backward, Walk
 
 ENGINES = ("auto", "dot", "builtin")
 FORMATS = {
@@ -76,15 +74,11 @@ class Drawing:
     when installed, else built in).
     """
 
-    def __init__(
-        self, graph: Graph, walk: Walk, record: Backward | None, options: dict[str, Any], engine: str = "auto"
-    ):
+    def __init__(self, graph: Graph, options: dict[str, Any], engine: str = "auto"):
         _check_engine(engine)
         self.graph = graph
         self.engine = engine
-        self._walk = walk
-        self._record = record
-        self._options = options
+        self._options = options  # what ``graph`` was built with, for the HTML page
 
     @property
     def source(self) -> str:
@@ -117,14 +111,13 @@ class Drawing:
                 f"compgraph.viz: cannot tell the format of {str(path)!r} from its suffix; use one of "
                 f"{', '.join(FORMATS)}"
             )
+        data: str | bytes
         if fmt == "dot":
-            data = self.source.encode("utf-8")
+            data = self.source
         elif fmt == "svg":
-            data = self.svg(engine).encode("utf-8")
-        elif fmt == "html":
-            from compgraph.viz.html import page
-
-            data = page(self._walk, self._record, self._options).encode("utf-8")
+            data = self.svg(engine)
+        elif fmt == "html":  # the page's own model of the same graph: it names every value
+            data = to_html(*self.graph.walk.outputs, **self._options)
         else:
             if (engine or self.engine) == "builtin":
                 raise ValueError(
@@ -132,7 +125,7 @@ class Drawing:
                     "Graphviz (engine='dot' or 'auto'). " + INSTALL_GRAPHVIZ
                 )
             data = pipe(self.source, fmt)
-        path.write_bytes(data)
+        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
         return path
 
     def __repr__(self) -> str:
@@ -142,10 +135,4 @@ class Drawing:
 def draw(*outputs: Variable, engine: str = "auto", **options: Any) -> Drawing:
     """A drawing of the graph behind ``outputs``; options as for ``to_dot``."""
     _check_engine(engine)
-    grads = options.pop("grads", True)
-    grad_outputs = options.pop("grad_outputs", None)
-    graph_mod._check_options(options.get("max_depth"), options.get("collapse", COLLAPSE))
-    w = walk_mod.walk(outputs)
-    record = walk_mod.record_backward(w, grad_outputs) if grads else None
-    graph = graph_mod.model(w, record, **options)
-    return Drawing(graph, w, record, options, engine)
+    return Drawing(graph_mod.build(outputs, **options), options, engine)

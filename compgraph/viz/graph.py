@@ -56,16 +56,23 @@ class Edge:
 
 @dataclass
 class Graph:
-    """Nodes and edges in drawing order, and what to say in the legend."""
+    """Nodes and edges in drawing order, what to say in the legend, and what it was made from:
+    the walked graph and its recorded backward pass (None: gradients are not shown)."""
 
-    nodes: list[Node]
-    edges: list[Edge]
+    walk: Walk
+    record: Backward | None
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
     show_names: bool = False
     legend: list[str] = field(default_factory=list)  # flags that occur, in a fixed order
-    has_grads: bool = False
     function_nodes: dict[Function, str] = field(default_factory=dict)
     vanishing: float | None = fmt.VANISHING
     exploding: float | None = fmt.EXPLODING
+
+    @property
+    def has_grads(self) -> bool:
+        """Whether the edges carry gradients."""
+        return self.record is not None
 
 
 def _check_options(max_depth: Any, collapse: Any) -> None:
@@ -100,35 +107,13 @@ def build(
     exploding: float | None = fmt.EXPLODING,
     grad_outputs: Any = None,
 ) -> Graph:
-    """The model of the graph behind ``outputs``; see ``compgraph.viz.to_dot`` for the options."""
+    """The model of the graph behind ``outputs``; see ``compgraph.viz.to_dot`` for the options.
+
+    Every drawing and the step-by-step page are made from it.
+    """
     _check_options(max_depth, collapse)
     w = walk(outputs)
     record = record_backward(w, grad_outputs) if grads else None
-    return model(
-        w,
-        record,
-        values=values,
-        names=names,
-        max_depth=max_depth,
-        collapse=collapse,
-        vanishing=vanishing,
-        exploding=exploding,
-    )
-
-
-def model(
-    w: Walk,
-    record: Backward | None,
-    *,
-    values: bool = True,
-    names: bool = False,
-    max_depth: int | None = None,
-    collapse: int | None = COLLAPSE,
-    vanishing: float | None = fmt.VANISHING,
-    exploding: float | None = fmt.EXPLODING,
-) -> Graph:
-    """The drawing model of a walked graph and its recorded backward pass (or None)."""
-    _check_options(max_depth, collapse)
     return _Builder(w, record, values, names, max_depth, collapse or 0, vanishing, exploding).build()
 
 
@@ -156,8 +141,7 @@ class _Builder:
         self.record = record
         self.values = values
         self.collapse = collapse
-        self.graph = Graph([], [], show_names=names, has_grads=record is not None)
-        self.graph.vanishing, self.graph.exploding = vanishing, exploding
+        self.graph = Graph(w, record, show_names=names, vanishing=vanishing, exploding=exploding)
         self.included = [f for f in w.functions if max_depth is None or w.depth[f] <= max_depth]
         self.included_set = set(self.included)
         self.output_set = set(w.outputs)

@@ -17,9 +17,7 @@ from typing import Any
 from compgraph.core import Variable
 from compgraph.viz import graph as graph_mod
 from compgraph.viz import tracing
-from compgraph.viz import walk as walk_mod
 from compgraph.viz.svg import svg_source
-from compgraph.viz.walk import Backward, Walk
 
 _CSS = """
 body { font-family: Helvetica, Arial, sans-serif; margin: 1.5em; color: #222; }
@@ -118,13 +116,9 @@ def _states(t: tracing.Trace, graph: graph_mod.Graph) -> list[dict[str, Any]]:
     return states
 
 
-def page(walk: Walk, record: Backward | None, options: dict[str, Any], title: str | None = None) -> str:
-    """The HTML text of the step-by-step page for a walked graph (recorded if not yet)."""
-    if record is None:
-        record = walk_mod.record_backward(walk)
-    options = {"names": True, **options}
-    graph = graph_mod.model(walk, record, **options)
-    t = tracing.from_record(walk, record)
+def _page(graph: graph_mod.Graph, title: str | None) -> str:
+    """The HTML text of the step-by-step page for ``graph``, built with its gradients."""
+    t = tracing.from_record(graph.walk, graph.record)
     states = _states(t, graph)
     data = json.dumps(states, ensure_ascii=False).replace("</", "<\\/")
     heading = title or f"Backpropagation through {t.objective}, step by step"
@@ -166,11 +160,9 @@ def to_html(*outputs: Variable, path: str | os.PathLike[str] | None = None, **op
     Options as for ``to_dot`` (``names`` defaults to True here: the steps refer to values by
     name). Writes the page to ``path`` when given; returns its text.
     """
-    grad_outputs = options.pop("grad_outputs", None)
-    options.pop("grads", None)
     title = options.pop("title", None)
-    w = walk_mod.walk(outputs)
-    text = page(w, walk_mod.record_backward(w, grad_outputs), options, title)
+    options.pop("grads", None)
+    text = _page(graph_mod.build(outputs, **{"names": True, **options}), title)
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from compgraph._files import atomic_write
 from compgraph.core import Variable
 from compgraph.viz import graph as graph_mod
 from compgraph.viz.dot import dot_source
@@ -102,7 +103,8 @@ class Drawing:
     def save(self, path: str | os.PathLike[str], engine: str | None = None) -> Path:
         """Write the drawing; the suffix picks the format: .svg .png .pdf .dot/.gv .html.
 
-        The file is written only once its content is ready, so a failure leaves no half file.
+        The file is written atomically: a failure at any point, while the content is made or
+        written, leaves the old file as it was and no temporary file behind.
         """
         path = Path(path)
         fmt = FORMATS.get(path.suffix.lower())
@@ -125,8 +127,7 @@ class Drawing:
                     "Graphviz (engine='dot' or 'auto'). " + INSTALL_GRAPHVIZ
                 )
             data = pipe(self.source, fmt)
-        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        return path
+        return atomic_write(path, data)
 
     def __repr__(self) -> str:
         return f"<Drawing: {len(self.graph.nodes)} nodes, {len(self.graph.edges)} edges>"

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 from html import escape
-from pathlib import Path
 from typing import Any
 
+from compgraph._files import atomic_write
 from compgraph.core import Variable
 from compgraph.viz import graph as graph_mod
 from compgraph.viz import tracing
@@ -158,11 +158,11 @@ def to_html(*outputs: Variable, path: str | os.PathLike[str] | None = None, **op
     """A self-contained HTML page that steps through the backward pass from ``outputs``.
 
     Options as for ``to_dot`` (``names`` defaults to True here: the steps refer to values by
-    name). Writes the page to ``path`` when given; returns its text.
+    name). Writes the page to ``path`` when given, atomically; returns its text.
     """
     title = options.pop("title", None)
     options.pop("grads", None)
     text = _page(graph_mod.build(outputs, **{"names": True, **options}), title)
     if path is not None:
-        Path(path).write_text(text, encoding="utf-8")
+        atomic_write(path, text)
     return text

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from compgraph import Variable, viz
+from compgraph import _files as files
 from compgraph.viz import drawing as render_mod
 from compgraph.viz.dot import GRAD_COLOUR, VALUE_COLOUR
 from tests.viz.conftest import APPLE_ORANGE_EDGES, builtin_edge_labels, dot_edge_labels, require
@@ -64,6 +65,56 @@ def test_png_and_pdf_without_dot_say_how_to_install_graphviz(ao, no_dot, tmp_pat
     ]:
         assert hint in message
     assert not path.exists()  # nothing half written
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """A disk that fails once a file's bytes are written, before they are made durable."""
+
+    def fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+
+
+def assert_untouched(path):
+    assert path.read_text() == "the old drawing"
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".gv", ".html"])
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(ao, no_dot, tmp_path, full_disk, suffix):
+    path = tmp_path / f"price{suffix}"
+    path.write_text("the old drawing")
+    with pytest.raises(OSError, match="No space left"):
+        viz.render(ao["price"], path=path)
+    assert_untouched(path)
+
+
+def test_a_failed_html_page_leaves_the_old_file_and_no_temporary_file(ao, tmp_path, full_disk):
+    path = tmp_path / "price.html"
+    path.write_text("the old drawing")
+    with pytest.raises(OSError, match="No space left"):
+        viz.to_html(ao["price"], path=path)
+    assert_untouched(path)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pdf"])
+def test_a_failed_graphviz_write_leaves_the_old_file_and_no_temporary_file(ao, tmp_path, full_disk, suffix):
+    require(dot_installed(), "COMPGRAPH_REQUIRE_DOT", "Graphviz (dot and the graphviz package)")
+    path = tmp_path / f"price{suffix}"
+    path.write_text("the old drawing")
+    with pytest.raises(OSError, match="No space left"):
+        viz.render(ao["price"], path=path)
+    assert_untouched(path)
+
+
+def test_an_unwritable_target_keeps_its_folder_clean(ao, tmp_path):
+    path = tmp_path / "price.svg"
+    path.mkdir()  # a folder where the file should go: the rename over it fails
+    with pytest.raises(OSError):
+        viz.render(ao["price"], path=path, engine="builtin")
+    assert path.is_dir() and [p.name for p in tmp_path.iterdir()] == ["price.svg"]
 
 
 def test_png_with_the_builtin_layout_is_refused(ao, tmp_path):

@@ -26,8 +26,27 @@ def blocks(
     other inputs are leaves. Along a chain, a pattern of up to ``MAX_PERIOD`` operations
     repeated back to back becomes one block (tanh ×998, or (×, +) ×400).
     """
+    following = _links(functions, consumers, outputs, output_of)
+    has_previous = set(following.values())
+    blocks: list[list[Function]] = []
+    for head in functions:
+        if head in has_previous or head not in following:
+            continue
+        chain = [head]
+        while chain[-1] in following:
+            chain.append(following[chain[-1]])
+        blocks.extend(_repeats(chain, threshold))
+    return blocks
+
+
+def _links(
+    functions: list[Function],
+    consumers: dict[Variable, list[tuple[Function, int]]],
+    outputs: set[Variable],
+    output_of: Callable[[Function], Variable | None],
+) -> dict[Function, Function]:
+    """The function that follows each one along a chain, for those that have one."""
     following: dict[Function, Function] = {}
-    has_previous: set[Function] = set()
     for g in functions:
         v = output_of(g)
         if v is None or v in outputs:
@@ -38,16 +57,7 @@ def blocks(
         f, i = uses[0]
         if all(x.creator is None for j, x in enumerate(f.inputs) if j != i):
             following[g] = f
-            has_previous.add(f)
-    blocks: list[list[Function]] = []
-    for head in functions:
-        if head in has_previous or head not in following:
-            continue
-        chain = [head]
-        while chain[-1] in following:
-            chain.append(following[chain[-1]])
-        blocks.extend(_repeats(chain, threshold))
-    return blocks
+    return following
 
 
 def _repeats(chain: list[Function], threshold: int) -> list[list[Function]]:

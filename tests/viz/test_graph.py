@@ -52,11 +52,16 @@ def test_constants_show_their_value_and_get_no_gradient():
     assert edge(g, "x", "×").grad == "2.5"
 
 
-def test_a_constant_is_drawn_at_each_use_even_when_the_engine_shares_it():
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_constant_is_drawn_at_each_use_even_when_it_is_one_variable(shared):
     x, y = Variable(2.0, name="x"), Variable(3.0, name="y")
-    z = x * 2.5 + y * 2.5
-    first, second = (v.creator.inputs[1] for v in z.creator.inputs)
-    assert first is second  # the engine converts 2.5 once
+    if shared:
+        c = Variable(2.5, requires_grad=False)
+        z = x * c + y * c
+        first, second = (v.creator.inputs[1] for v in z.creator.inputs)
+        assert first is second
+    else:
+        z = x * 2.5 + y * 2.5
     g = build(z)
     consts = [n for n in g.nodes if n.kind == "const"]
     assert [n.label for n in consts] == ["2.5", "2.5"]

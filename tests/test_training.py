@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import compgraph.nn as nn
-from compgraph import training
 from compgraph.optim import Adam
 from compgraph.training import TrainConfig, optimizer_state_path, read_checkpoint, train
 
@@ -72,9 +71,9 @@ def test_progress_shows_a_bar_per_epoch():
 
 
 def test_without_tqdm_progress_is_a_line_per_epoch(monkeypatch):
-    real_find_spec = training.importlib.util.find_spec
+    real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
-        training.importlib.util, "find_spec", lambda name: None if name == "tqdm" else real_find_spec(name)
+        importlib.util, "find_spec", lambda name: None if name == "tqdm" else real_find_spec(name)
     )
     _, _, err = _run(epochs=2, save=None, plot=None)
     lines = err.strip().splitlines()
@@ -195,9 +194,9 @@ def test_bad_configs_are_refused_before_training(kwargs, error, match, tmp_path,
 
 def test_missing_optional_packages_skip_automatic_outputs_but_refuse_explicit_ones(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    real_find_spec = training.importlib.util.find_spec
+    real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
-        training.importlib.util,
+        importlib.util,
         "find_spec",
         lambda name: None if name in ("matplotlib", "safetensors") else real_find_spec(name),
     )

@@ -1,0 +1,54 @@
+"""What a resolved TrainConfig builds: its (train, test) datasets and its model.
+
+A new dataset or model goes here, with its name and defaults in ``config.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from compgraph.data import ArrayDataset, default_cache_dir, mnist, spiral
+from compgraph.nn import MLP, Module, SimpleConvNet
+from compgraph.training.config import AUTO, TrainConfig
+
+SPIRAL_POINTS = 300  # per class, for the training set and (another draw) for the test set
+
+
+def load_data(config: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, str | None]:
+    """The (train, test) datasets of a resolved config, and a note on what was chosen."""
+    if config.data == "spiral":
+        train_set = spiral(SPIRAL_POINTS, seed=config.seed)
+        test_set = spiral(SPIRAL_POINTS, seed=config.seed + 1_000_003)  # an independent draw
+        return train_set, test_set, None
+    root = Path(config.data_dir) if config.data_dir else default_cache_dir() / "mnist"
+    flat = config.model == "mlp"
+    split = config.mnist_split
+    if split == AUTO:
+        split = "t10k" if not _has_files(root, "train") and _has_files(root, "t10k") else "full"
+    if split == "full":
+        train_set = mnist(root, True, download=config.download, flatten=flat, progress=config.progress)
+        test_set = mnist(root, False, download=config.download, flatten=flat, progress=config.progress)
+        return train_set, test_set, None
+    digits = mnist(root, False, download=config.download, flatten=flat, progress=config.progress)
+    cut = len(digits) * 4 // 5  # 8,000 of the 10,000
+    rest = len(digits) - cut
+    note = f"mnist: the {len(digits):,} t10k digits of {root}: first {cut:,} train, last {rest:,} test"
+    return digits[:cut], digits[cut:], note
+
+
+def _has_files(root: Path, prefix: str) -> bool:
+    kinds = ("images-idx3-ubyte", "labels-idx1-ubyte")
+    return all(any((root / f"{prefix}-{k}{ext}").is_file() for ext in (".gz", "")) for k in kinds)
+
+
+def build_model(config: TrainConfig, train_set: ArrayDataset) -> Module:
+    """The model of a resolved config, sized from the data, initialised from ``config.seed``."""
+    classes = 10 if config.data == "mnist" else int(train_set.t.max()) + 1
+    if config.model == "mlp":
+        features = int(np.prod(train_set.x.shape[1:]))
+        return MLP((features, *config.hidden, classes), rng=config.seed)
+    return SimpleConvNet(
+        tuple(train_set.x.shape[1:]), hidden=config.hidden[0], classes=classes, rng=config.seed
+    )

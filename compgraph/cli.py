@@ -3,8 +3,9 @@
 ``compgraph grad EXPR name=value ... [--draw FILE] [--steps] [--html FILE]`` evaluates an
 expression and prints its value and every partial derivative; with no expression it runs the
 book's apple/orange example. ``compgraph train [...]`` trains a network (by default an MLP on
-generated spiral data). Each subcommand calls the library: ``compgraph.expr`` parses and
-evaluates, ``compgraph.viz`` draws and traces, ``compgraph.training`` trains. Bad input exits
+generated spiral data). Each subcommand calls the library: ``compgraph.expr`` parses,
+``compgraph.partials`` evaluates and differentiates, ``compgraph.viz`` draws and traces,
+``compgraph.training`` trains. Bad input exits
 with status 2 and a message that points at the offending part; a file that cannot be written,
 with status 1; an interrupted training run, with 130.
 """
@@ -16,24 +17,21 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
-
-import numpy as np
+from typing import TextIO
 
 import compgraph as cg
-from compgraph.expr import ExpressionError, parse, parse_assignment
+from compgraph.expr import ExpressionError, parse, parse_values
+from compgraph.partials import (
+    APPLE_ORANGE,
+    APPLE_ORANGE_VALUES,
+    Partials,
+    apple_orange_intro,
+    differentiate,
+    format_value,
+    unused,
+)
 
-#: The seed's example: 2 apples at 100 and 3 oranges at 150, with 10% tax.
-APPLE_ORANGE = "(apple * apple_num + orange * orange_num) * tax"
-APPLE_ORANGE_VALUES = {"apple": 100.0, "apple_num": 2.0, "orange": 150.0, "orange_num": 3.0, "tax": 1.1}
-_OUTPUT_NAMES = ("z", "f", "y", "out")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _number(v: Any) -> str:
-    from compgraph.viz.format import format_number
-
-    return format_number(v, 12)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,75 +180,55 @@ def _error(stream: TextIO, message: str) -> None:
     print(f"compgraph grad: error: {message}", file=stream)
 
 
+def _usage_error(stream: TextIO, message: str) -> int:
+    _error(stream, message)
+    return EXIT_USAGE
+
+
+def _looks_like_a_value(source: str) -> str:
+    """A hint for ``compgraph grad x=3``: a value where the expression should be."""
+    if source.count("=") == 1 and source.split("=")[0].strip().isidentifier():
+        return "\n(that looks like a value: give the expression first, e.g. compgraph grad 'x**2' x=3)"
+    return ""
+
+
 def run_grad(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """The ``grad`` subcommand."""
+    """The ``grad`` subcommand: ``compgraph.partials.differentiate`` at the given values, printed."""
     if args.expression is None:
-        source, given, output = APPLE_ORANGE, dict(APPLE_ORANGE_VALUES), "price"
-        print("The apple/orange example (Deep Learning from Scratch, ch. 5):", file=out)
-        print(f"price = {source}", file=out)
-        print("with " + ", ".join(f"{k} = {_number(v)}" for k, v in given.items()), file=out)
-        print(file=out)
+        print(apple_orange_intro(), end="", file=out)
+        source, values, output = APPLE_ORANGE, APPLE_ORANGE_VALUES, "price"
     else:
-        source = args.expression
-        given = {}
-        for text in args.values:
-            try:
-                name, value = parse_assignment(text.strip())
-            except ExpressionError as exc:
-                _error(err, str(exc))
-                return EXIT_USAGE
-            if name in given:
-                _error(err, f"{name} is given twice")
-                return EXIT_USAGE
-            given[name] = value
-        output = ""
+        source, output = args.expression, None
+        try:
+            values = parse_values(args.values)
+        except ExpressionError as exc:
+            return _usage_error(err, str(exc))
     try:
         expression = parse(source)
     except ExpressionError as exc:
-        hint = ""
-        if "=" in source and source.count("=") == 1 and source.split("=")[0].strip().isidentifier():
-            hint = "\n(that looks like a value: give the expression first, e.g. compgraph grad 'x**2' x=3)"
-        _error(err, str(exc) + hint)
-        return EXIT_USAGE
-    for name in given:
-        if name not in expression.names:
-            print(
-                f"compgraph grad: warning: {name}={_number(given[name])} is not used by the expression",
-                file=err,
-            )
-    output = output or next(
-        n for n in (*_OUTPUT_NAMES, *(f"out{k}" for k in range(1, 1000))) if n not in expression.names
-    )
-    variables = {name: cg.Variable(given[name], name=name) for name in expression.names if name in given}
-    with np.errstate(all="ignore"):
-        try:
-            y = expression.evaluate(variables)
-        except ExpressionError as exc:
-            _error(err, str(exc) + "\n(give it a value, e.g. " + exc.source[exc.start : exc.end] + "=1)")
-            return EXIT_USAGE
-        y.name = output
-        print(f"{output} = {_number(y.item())}", file=out)
-        leaves = [variables[name] for name in expression.names]
-        if leaves:
-            grads = cg.grad(y, leaves)
-            for name, g in zip(expression.names, grads):
-                print(f"∂{output}/∂{name} = {_number(0.0 if g is None else g.item())}", file=out)
-        else:
-            print("(no names: nothing to differentiate)", file=out)
-        return _extras(args, y, out, err)
+        return _usage_error(err, str(exc) + _looks_like_a_value(source))
+    for name in unused(expression, values):
+        print(
+            f"compgraph grad: warning: {name}={format_value(values[name])} is not used by the expression",
+            file=err,
+        )
+    try:
+        result = differentiate(expression, values, output)
+    except ExpressionError as exc:  # a name without a value
+        return _usage_error(err, f"{exc}\n(give it a value, e.g. {exc.source[exc.start : exc.end]}=1)")
+    print(result.report(), end="", file=out)
+    return _extras(args, result, out, err)
 
 
-def _extras(args: argparse.Namespace, y: cg.Variable, out: TextIO, err: TextIO) -> int:
+def _extras(args: argparse.Namespace, result: Partials, out: TextIO, err: TextIO) -> int:
     """--steps, --draw and --html, after the results are printed (a failure loses nothing)."""
-    from compgraph import viz
-
     if args.steps:
         print(file=out)
-        print(viz.trace(y).table(), end="", file=out)
+        print(result.steps(), end="", file=out)
     status = EXIT_OK
     for path, write in (
-        (args.draw, lambda p: viz.render(y, path=p, engine=args.engine)),
-        (args.html, lambda p: viz.to_html(y, path=p)),
+        (args.draw, lambda p: result.draw(p, engine=args.engine)),
+        (args.html, result.to_html),
     ):
         if path is None:
             continue

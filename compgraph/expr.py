@@ -28,7 +28,7 @@ import math
 import re
 import tokenize
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,6 +227,17 @@ def parse_assignment(text: str) -> tuple[str, float]:
     if math.isinf(number) and "inf" not in value.lower():
         raise ExpressionError(f"{value} is out of the range of float64 numbers", text, start, len(text))
     return name, number
+
+
+def parse_values(texts: Iterable[str]) -> dict[str, float]:
+    """``["x=1", "y=2.5"]`` as ``{"x": 1.0, "y": 2.5}``; an ExpressionError for a bad or repeated one."""
+    values: dict[str, float] = {}
+    for text in texts:
+        name, value = parse_assignment(text.strip())
+        if name in values:
+            raise ExpressionError(f"{name} is given twice")
+        values[name] = value
+    return values
 
 
 @dataclass

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,28 @@ def test_nan_and_infinity_are_answered(capsys):
     status, out, err = run(capsys, "grad", "log(x) + 1/y", "x=-1", "y=0")
     assert (status, err) == (0, "")
     assert out == "z = nan\n∂z/∂x = -1\n∂z/∂y = -inf\n"
+
+
+def test_nan_and_infinity_in_the_steps_and_drawings_are_not_warnings(capsys, tmp_path):
+    svg, html = tmp_path / "g.svg", tmp_path / "g.html"
+    argv = (
+        "grad",
+        "x/y",
+        "x=1",
+        "y=0",
+        "--steps",
+        "--draw",
+        str(svg),
+        "--html",
+        str(html),
+        "--engine",
+        "builtin",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status, out, err = run(capsys, *argv)
+    assert status == 0 and "∂z/∂y = −x/y² = -inf" in out
+    assert err == f"wrote {svg}\nwrote {html}\n"
 
 
 def test_steps_prints_the_backward_pass(capsys):

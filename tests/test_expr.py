@@ -7,7 +7,7 @@ import pytest
 
 import compgraph as cg
 from compgraph import Variable
-from compgraph.expr import MAX_EXPONENT, ExpressionError, parse, parse_assignment
+from compgraph.expr import MAX_EXPONENT, ExpressionError, parse, parse_assignment, parse_values
 
 
 def value_and_grads(source, **values):
@@ -287,3 +287,12 @@ def test_bad_assignments(text, message):
 
 def test_max_exponent_is_allowed():
     assert parse(f"x ** {MAX_EXPONENT}").evaluate({"x": 1.0}).item() == 1.0
+
+
+def test_parse_values_reads_each_assignment_once():
+    assert parse_values([" x=1", "y = -2.5 "]) == {"x": 1.0, "y": -2.5}
+    assert parse_values([]) == {}
+    with pytest.raises(ExpressionError, match=r"^x is given twice$"):
+        parse_values(["x=1", "x=2"])
+    with pytest.raises(ExpressionError, match="'abc' is not a number"):
+        parse_values(["x=abc"])

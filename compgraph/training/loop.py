@@ -37,6 +37,8 @@ from compgraph.training.checkpoint import read_checkpoint, restore_optimizer, sa
 from compgraph.training.config import AUTO, OPTIMIZERS, TrainConfig, recorded_settings, resolve
 
 HISTORY_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc", "epoch_time")
+#: Told of each saved epoch: ``on_epoch(epochs done, history)``.
+EpochCallback = Callable[[int, dict[str, list[float]]], None]
 
 
 @dataclass
@@ -76,7 +78,7 @@ def train(
     *,
     out: TextIO | None = None,
     err: TextIO | None = None,
-    on_epoch: Callable[[int, dict[str, list[float]]], None] | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> TrainResult:
     """Train the model ``config`` describes; print progress to ``err`` and results to ``out``.
 
@@ -172,9 +174,7 @@ def _resume(
         run.notes.append(f"{path} has already been trained for {run.start} epochs; pass more epochs to go on")
 
 
-def _run_epochs(
-    run: _Run, err: TextIO, on_epoch: Callable[[int, dict[str, list[float]]], None] | None
-) -> None:
+def _run_epochs(run: _Run, err: TextIO, on_epoch: EpochCallback | None) -> None:
     """Train up to the config's total of epochs, saving after each; Ctrl-C stops cleanly."""
     cfg = run.config
     loader = DataLoader(run.train_set, cfg.batch_size, shuffle=True, seed=cfg.seed)

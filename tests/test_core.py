@@ -628,6 +628,37 @@ def test_rules_see_a_leafs_data_as_it_is_at_backward_time():
     assert x.grad.item() == 10.0 and w.grad.data.tolist() == [20.0, 40.0]
 
 
+def test_rules_read_every_value_at_backward_time_so_none_goes_stale():
+    # an output's data replaced before backward is what its consumers' rules see: the engine
+    # keeps no second copy of any value (once, a 0-d output's kept copy gave dz/dy = 12 here)
+    x = Variable(2.0)
+    y = x * 3.0
+    y.data = np.array(10.0)
+    z = y * y
+    assert z.item() == 100.0
+    (gy, gx) = cg.grad(z, [y, x])
+    assert gy.item() == 20.0 and gx.item() == 60.0
+    a = Variable(np.array([1.0, 2.0]))
+    b = a * 3.0
+    b.data = np.array([10.0, 20.0])
+    (gb,) = cg.grad(F.sum(b * b), [b])
+    assert gb.data.tolist() == [20.0, 40.0]
+
+
+def test_a_shared_constant_always_holds_its_number():
+    x = Variable(1.0)
+    c = (x * 2.5).creator.inputs[1]
+    with pytest.raises(ValueError):
+        c.data[...] = 7.0  # read-only
+    with pytest.raises(ValueError):
+        c.data.flags.writeable = True  # and cannot be made writeable
+    c.data = np.array(7.0)  # rebinding it only detaches this one Variable from the sharing
+    y = x * 2.5
+    assert y.item() == 2.5 and y.creator.inputs[1] is not c
+    y.backward()
+    assert x.grad.item() == 2.5
+
+
 class _ForwardReturnsAFloat(cg.Op):
     def forward(self, x):
         return float(x) * 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from compgraph import notation as nt
 from compgraph.core import Op, Operand, Variable, as_array, dispatch
 from compgraph.functions._fast import max_keepdims, sum_keepdims
 from compgraph.functions.math import exp
@@ -11,6 +12,7 @@ from compgraph.functions.math import exp
 
 class Sigmoid(Op):
     __slots__ = ()
+    label = "σ"
 
     def forward(self, x):
         # 1/(1 + e⁻ˣ) written with tanh, which never overflows
@@ -20,6 +22,9 @@ class Sigmoid(Op):
         # dσ/dx = σ(1 − σ) = y(1 − y) = y − y² (no Python number: see Tanh)
         return gy * (y - y * y)
 
+    def local_derivatives(self, x):
+        return (nt.fits(f"σ({x.text})(1 − σ({x.text}))", nt.PRODUCT),)
+
 
 def sigmoid(x: Operand) -> Variable:
     """The logistic function 1/(1 + e⁻ˣ), elementwise."""
@@ -28,6 +33,7 @@ def sigmoid(x: Operand) -> Variable:
 
 class ReLU(Op):
     __slots__ = ()
+    label = "relu"
 
     def forward(self, x):
         return np.maximum(x, 0)
@@ -35,6 +41,9 @@ class ReLU(Op):
     def vjp(self, gy, y, x):
         # slope 1 where x > 0, else 0
         return gy * (as_array(x) > 0)
+
+    def local_derivatives(self, x):
+        return (nt.fits(f"[{x.text} > 0]", nt.ATOM),)
 
 
 def relu(x: Operand) -> Variable:
@@ -57,6 +66,8 @@ def log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
 
 class Softmax(Op):
     __slots__ = ("axis",)
+    label = "softmax"
+    grad_rules = ("y·(g − Σ y·g)",)
 
     def __init__(self, axis: int):
         self.axis = axis
@@ -80,6 +91,8 @@ _softmax = dispatch(softmax_array, softmax)
 
 class LogSoftmax(Op):
     __slots__ = ("axis",)
+    label = "log_softmax"
+    grad_rules = ("g − softmax·Σ g",)
 
     def __init__(self, axis: int):
         self.axis = axis

@@ -10,20 +10,27 @@ from typing import Any
 
 import numpy as np
 
+from compgraph import notation as nt
 from compgraph.core import Op, Operand, Variable, dispatch
 
 
 class Add(Op):
     __slots__ = ()
     scalar_forward = True
+    label = "+"
 
     def forward(self, x0, x1):
         return x0 + x1
 
     def vjp(self, gy, y, x0, x1):
         # ∂(x0 + x1)/∂x0 = ∂(x0 + x1)/∂x1 = 1
-        v0, v1 = self.inputs  # (constants need no gradient)
-        return (gy if v0.requires_grad else None), (gy if v1.requires_grad else None)
+        return gy, gy
+
+    def formula(self, x0, x1):
+        return nt.infix(x0, " + ", x1, nt.SUM)
+
+    def local_derivatives(self, x0, x1):
+        return nt.ONE, nt.ONE
 
 
 def add(x0: Operand, x1: Operand) -> Variable:
@@ -34,14 +41,20 @@ def add(x0: Operand, x1: Operand) -> Variable:
 class Sub(Op):
     __slots__ = ()
     scalar_forward = True
+    label = "−"
 
     def forward(self, x0, x1):
         return x0 - x1
 
     def vjp(self, gy, y, x0, x1):
         # ∂(x0 − x1)/∂x0 = 1,  ∂(x0 − x1)/∂x1 = −1
-        v0, v1 = self.inputs
-        return (gy if v0.requires_grad else None), (-gy if v1.requires_grad else None)
+        return gy, (-gy if self.needs_grad(1) else None)
+
+    def formula(self, x0, x1):
+        return nt.infix(x0, " − ", x1, nt.SUM, nt.PRODUCT)
+
+    def local_derivatives(self, x0, x1):
+        return nt.ONE, nt.MINUS_ONE
 
 
 def sub(x0: Operand, x1: Operand) -> Variable:
@@ -52,14 +65,20 @@ def sub(x0: Operand, x1: Operand) -> Variable:
 class Mul(Op):
     __slots__ = ()
     scalar_forward = True
+    label = "×"
 
     def forward(self, x0, x1):
         return x0 * x1
 
     def vjp(self, gy, y, x0, x1):
         # ∂(x0·x1)/∂x0 = x1,  ∂(x0·x1)/∂x1 = x0
-        v0, v1 = self.inputs
-        return (gy * x1 if v0.requires_grad else None), (gy * x0 if v1.requires_grad else None)
+        return (gy * x1 if self.needs_grad(0) else None), (gy * x0 if self.needs_grad(1) else None)
+
+    def formula(self, x0, x1):
+        return nt.infix(x0, "·", x1, nt.PRODUCT)
+
+    def local_derivatives(self, x0, x1):
+        return x1, x0
 
 
 def mul(x0: Operand, x1: Operand) -> Variable:
@@ -70,14 +89,21 @@ def mul(x0: Operand, x1: Operand) -> Variable:
 class Div(Op):
     __slots__ = ()
     scalar_forward = True
+    label = "÷"
 
     def forward(self, x0, x1):
         return x0 / x1
 
     def vjp(self, gy, y, x0, x1):
         # ∂(x0/x1)/∂x0 = 1/x1,  ∂(x0/x1)/∂x1 = −x0/x1² = −y/x1
-        v0, v1 = self.inputs
-        return (gy / x1 if v0.requires_grad else None), (-gy * y / x1 if v1.requires_grad else None)
+        return (gy / x1 if self.needs_grad(0) else None), (-gy * y / x1 if self.needs_grad(1) else None)
+
+    def formula(self, x0, x1):
+        return nt.infix(x0, "/", x1, nt.PRODUCT)
+
+    def local_derivatives(self, x0, x1):
+        inverse = nt.fits(f"1/{nt.wrap(x1, nt.POWER)}", nt.PRODUCT)
+        return inverse, nt.fits(f"−{nt.wrap(x0, nt.PRODUCT)}/{nt.wrap(x1, nt.ATOM)}²", nt.NEG)
 
 
 def div(x0: Operand, x1: Operand) -> Variable:
@@ -88,6 +114,7 @@ def div(x0: Operand, x1: Operand) -> Variable:
 class Neg(Op):
     __slots__ = ()
     scalar_forward = True
+    label = "−"
 
     def forward(self, x):
         return -x
@@ -95,6 +122,12 @@ class Neg(Op):
     def vjp(self, gy, y, x):
         # ∂(−x)/∂x = −1
         return -gy
+
+    def formula(self, x):
+        return nt.fits(f"−{nt.wrap(x, nt.POWER)}", nt.NEG)
+
+    def local_derivatives(self, x):
+        return (nt.MINUS_ONE,)
 
 
 def neg(x: Operand) -> Variable:
@@ -118,6 +151,16 @@ class Pow(Op):
             return gy * 0
         return gy * (c * x ** (c - 1)) if c != 1 else gy
 
+    @property
+    def label(self):
+        return f"**{nt.format_number(self.c)}"
+
+    def formula(self, x):
+        return nt.power(x, self.c)
+
+    def local_derivatives(self, x):
+        return (nt.ZERO if self.c == 0 else nt.scale(self.c, nt.power(x, self.c - 1)),)
+
 
 def pow(x: Operand, c: int | float) -> Variable:
     """``x ** c`` for a scalar exponent ``c``."""
@@ -133,6 +176,7 @@ def pow(x: Operand, c: int | float) -> Variable:
 
 class Cast(Op):
     __slots__ = ("dtype",)
+    label = "astype"
 
     def __init__(self, dtype: np.dtype):
         self.dtype = dtype
@@ -143,6 +187,12 @@ class Cast(Op):
     def vjp(self, gy, y, x):
         # a cast changes precision, not value: the gradient is cast back
         return _astype(gy, x.dtype)
+
+    def formula(self, x):
+        return nt.call(str(self.dtype), x)
+
+    def local_derivatives(self, x):
+        return (nt.ONE,)
 
 
 def astype(x: Operand, dtype: Any) -> Variable:

@@ -34,6 +34,8 @@ def _label_positions(x: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 class SoftmaxCrossEntropy(Op):
     __slots__ = ("log_p", "picks")
+    label = "softmax CE"
+    grad_rules = ("g·(softmax({0}) − onehot({1}))/N", "none")
 
     def forward(self, x, t):
         _check_labels(x, t)
@@ -62,6 +64,8 @@ def softmax_cross_entropy(x: Operand, t: Operand) -> Variable:
 
 class MeanSquaredError(Op):
     __slots__ = ()
+    label = "MSE"
+    grad_rules = ("g·2({0} − {1})/N", "g·2({1} − {0})/N")
 
     def forward(self, x0, x1):
         diff = x0 - x1

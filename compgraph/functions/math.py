@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from compgraph import notation as nt
 from compgraph.core import Op, Operand, Variable, as_array, dispatch
 
 
 class Exp(Op):
     __slots__ = ()
+    label = "exp"
 
     def forward(self, x):
         return np.exp(x)
@@ -16,6 +18,9 @@ class Exp(Op):
     def vjp(self, gy, y, x):
         # d eˣ/dx = eˣ, which is the output
         return gy * y
+
+    def local_derivatives(self, x):
+        return (nt.call("exp", x),)
 
 
 def exp(x: Operand) -> Variable:
@@ -25,6 +30,7 @@ def exp(x: Operand) -> Variable:
 
 class Log(Op):
     __slots__ = ()
+    label = "log"
 
     def forward(self, x):
         return np.log(x)
@@ -32,6 +38,9 @@ class Log(Op):
     def vjp(self, gy, y, x):
         # d ln x/dx = 1/x
         return gy / x
+
+    def local_derivatives(self, x):
+        return (nt.fits(f"1/{nt.wrap(x, nt.POWER)}", nt.PRODUCT),)
 
 
 def log(x: Operand) -> Variable:
@@ -41,6 +50,7 @@ def log(x: Operand) -> Variable:
 
 class Sin(Op):
     __slots__ = ()
+    label = "sin"
 
     def forward(self, x):
         return np.sin(x)
@@ -48,6 +58,9 @@ class Sin(Op):
     def vjp(self, gy, y, x):
         # d sin x/dx = cos x
         return gy * _cos(x)
+
+    def local_derivatives(self, x):
+        return (nt.call("cos", x),)
 
 
 def sin(x: Operand) -> Variable:
@@ -57,6 +70,7 @@ def sin(x: Operand) -> Variable:
 
 class Cos(Op):
     __slots__ = ()
+    label = "cos"
 
     def forward(self, x):
         return np.cos(x)
@@ -64,6 +78,9 @@ class Cos(Op):
     def vjp(self, gy, y, x):
         # d cos x/dx = −sin x
         return -(gy * _sin(x))
+
+    def local_derivatives(self, x):
+        return (nt.negate(nt.call("sin", x)),)
 
 
 def cos(x: Operand) -> Variable:
@@ -77,6 +94,7 @@ _cos = dispatch(np.cos, cos)
 
 class Tanh(Op):
     __slots__ = ()
+    label = "tanh"
 
     def forward(self, x):
         return np.tanh(x)
@@ -86,6 +104,9 @@ class Tanh(Op):
         # path it takes for a Python number beside an array
         return gy - gy * y * y
 
+    def local_derivatives(self, x):
+        return (nt.fits(f"1 − tanh²({x.text})", nt.SUM),)
+
 
 def tanh(x: Operand) -> Variable:
     """tanh x, elementwise."""
@@ -94,6 +115,7 @@ def tanh(x: Operand) -> Variable:
 
 class Sqrt(Op):
     __slots__ = ()
+    label = "√"
 
     def forward(self, x):
         return np.sqrt(x)
@@ -101,6 +123,12 @@ class Sqrt(Op):
     def vjp(self, gy, y, x):
         # d √x/dx = 1/(2√x) = 1/(2y)
         return gy / (y + y)
+
+    def formula(self, x):
+        return nt.fits("√" + nt.wrap(x, nt.ATOM), nt.ATOM)
+
+    def local_derivatives(self, x):
+        return (nt.fits(f"1/(2√{nt.wrap(x, nt.ATOM)})", nt.PRODUCT),)
 
 
 def sqrt(x: Operand) -> Variable:
@@ -110,6 +138,7 @@ def sqrt(x: Operand) -> Variable:
 
 class Clip(Op):
     __slots__ = ("x_min", "x_max")
+    label = "clip"
 
     def __init__(self, x_min: float | None, x_max: float | None):
         self.x_min = x_min
@@ -127,6 +156,11 @@ class Clip(Op):
         if self.x_max is not None:
             inside &= xd <= self.x_max
         return gy * inside
+
+    def local_derivatives(self, x):
+        low = "-inf" if self.x_min is None else nt.format_number(self.x_min)
+        high = "inf" if self.x_max is None else nt.format_number(self.x_max)
+        return (nt.fits(f"[{low} ≤ {x.text} ≤ {high}]", nt.ATOM),)
 
 
 def clip(x: Operand, x_min: float | None, x_max: float | None) -> Variable:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from compgraph import notation as nt
 from compgraph.core import Op, Operand, Variable
 from compgraph.functions.shape import _sum_to
 
@@ -22,6 +23,8 @@ def _mT(a):
 
 class MatMul(Op):
     __slots__ = ()
+    label = "matmul"
+    grad_rules = ("g @ {1}ᵀ", "{0}ᵀ @ g")
 
     def forward(self, x0, x1):
         if x0.ndim == 2 and x1.ndim == 2:
@@ -30,17 +33,17 @@ class MatMul(Op):
 
     def vjp(self, gy, y, x0, x1):
         # y = x0·x1:  ∂L/∂x0 = gy·x1ᵀ,  ∂L/∂x1 = x0ᵀ·gy
-        v0, v1 = self.inputs
+        need_x0, need_x1 = self.needs_grad(0), self.needs_grad(1)
         if x0.ndim == 2 and x1.ndim == 2:
             mm = matmul if isinstance(gy, Variable) else _dot
-            return (mm(gy, x1.T) if v0.requires_grad else None), (mm(x0.T, gy) if v1.requires_grad else None)
+            return (mm(gy, x1.T) if need_x0 else None), (mm(x0.T, gy) if need_x1 else None)
         # 1-D operands are a row (x0) or a column (x1) whose new axis is dropped from y;
         # batch axes may broadcast and are summed back.
         a = x0 if x0.ndim > 1 else x0.reshape(1, x0.shape[0])
         b = x1 if x1.ndim > 1 else x1.reshape(x1.shape[0], 1)
         g = gy.reshape(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1]))
-        gx0 = _sum_to(g @ _mT(b), a.shape).reshape(x0.shape) if v0.requires_grad else None
-        gx1 = _sum_to(_mT(a) @ g, b.shape).reshape(x1.shape) if v1.requires_grad else None
+        gx0 = _sum_to(g @ _mT(b), a.shape).reshape(x0.shape) if need_x0 else None
+        gx1 = _sum_to(_mT(a) @ g, b.shape).reshape(x1.shape) if need_x1 else None
         return gx0, gx1
 
     def describe_error(self, xs: Sequence[Variable], exc: Exception) -> str:
@@ -58,6 +61,9 @@ class MatMul(Op):
             )
         return f"MatMul: batch axes of shapes {s0} and {s1} do not broadcast ({exc})"
 
+    def formula(self, x0, x1):
+        return nt.infix(x0, " @ ", x1, nt.PRODUCT)
+
 
 def matmul(x0: Operand, x1: Operand) -> Variable:
     """The matrix product ``x0 @ x1`` (NumPy rules: 1-D operands and batch broadcasting)."""
@@ -66,6 +72,8 @@ def matmul(x0: Operand, x1: Operand) -> Variable:
 
 class Linear(Op):
     __slots__ = ()
+    label = "linear"
+    grad_rules = ("g @ {1}ᵀ", "{0}ᵀ @ g", "Σ g over the batch")
 
     def forward(self, x, W, b=None):
         if W.ndim != 2 or x.ndim == 0:
@@ -80,8 +88,7 @@ class Linear(Op):
 
     def vjp(self, gy, y, x, W, b=None):
         # y = x·W + b:  ∂L/∂x = gy·Wᵀ,  ∂L/∂W = xᵀ·gy,  ∂L/∂b = Σ over the batch of gy
-        vs = self.inputs
-        need_x, need_W = vs[0].requires_grad, vs[1].requires_grad  # the input batch needs none
+        need_x, need_W = self.needs_grad(0), self.needs_grad(1)  # the input batch needs none
         if x.ndim == 2:
             mm = matmul if isinstance(gy, Variable) else _dot
             gx = mm(gy, W.T) if need_x else None
@@ -91,7 +98,7 @@ class Linear(Op):
             gW = x.reshape(-1, x.shape[-1]).T @ gy.reshape(-1, gy.shape[-1]) if need_W else None
         if b is None:
             return gx, gW
-        return gx, gW, gy if vs[2].requires_grad else None  # the engine sums gy over the batch
+        return gx, gW, gy  # the engine sums gy over the batch
 
     def describe_error(self, xs: Sequence[Variable], exc: Exception) -> str:
         x, W = xs[0], xs[1]

@@ -24,6 +24,8 @@ def _norm_axis(axis: Axis) -> Axis:
 
 class Sum(Op):
     __slots__ = ("axis", "keepdims")
+    label = "Σ"
+    grad_rules = ("g broadcast back",)
 
     def __init__(self, axis: Axis, keepdims: bool):
         self.axis = axis
@@ -53,6 +55,8 @@ def mean(x: Operand, axis: Axis = None, keepdims: bool = False) -> Variable:
 
 class Max(Op):
     __slots__ = ("axis", "keepdims")
+    label = "max"
+    grad_rules = ("g to the maximum",)
 
     def __init__(self, axis: Axis, keepdims: bool):
         self.axis = axis
@@ -72,6 +76,8 @@ class Max(Op):
 
 class Min(Max):
     __slots__ = ()
+    label = "min"
+    grad_rules = ("g to the minimum",)
 
     def forward(self, x):
         return x.min(axis=self.axis, keepdims=self.keepdims)

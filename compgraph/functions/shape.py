@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from compgraph import notation as nt
 from compgraph.core import Op, Operand, Variable, dispatch
 from compgraph.functions._fast import sum_leading
 
@@ -28,6 +29,8 @@ def sum_to_array(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 class Reshape(Op):
     __slots__ = ("shape",)
+    label = "reshape"
+    grad_rules = ("g reshaped back",)
 
     def __init__(self, shape: tuple[int, ...]):
         self.shape = shape
@@ -47,6 +50,8 @@ def reshape(x: Operand, shape: int | tuple[int, ...]) -> Variable:
 
 class Transpose(Op):
     __slots__ = ("axes",)
+    label = "ᵀ"
+    grad_rules = ("gᵀ",)
 
     def __init__(self, axes: tuple[int, ...] | None):
         self.axes = axes
@@ -61,6 +66,9 @@ class Transpose(Op):
         n = len(self.axes)
         return gy.transpose(tuple(np.argsort([a % n for a in self.axes]).tolist()))
 
+    def formula(self, x):
+        return nt.fits(nt.wrap(x, nt.ATOM) + "ᵀ", nt.ATOM)
+
 
 def transpose(x: Operand, axes: tuple[int, ...] | None = None) -> Variable:
     """Permute the axes (reverse them when ``axes`` is None), as ``np.transpose``."""
@@ -69,6 +77,8 @@ def transpose(x: Operand, axes: tuple[int, ...] | None = None) -> Variable:
 
 class BroadcastTo(Op):
     __slots__ = ("shape",)
+    label = "broadcast"
+    grad_rules = ("g summed back",)
 
     def __init__(self, shape: tuple[int, ...]):
         self.shape = shape
@@ -88,6 +98,8 @@ def broadcast_to(x: Operand, shape: tuple[int, ...]) -> Variable:
 
 class SumTo(Op):
     __slots__ = ("shape",)
+    label = "sum_to"
+    grad_rules = ("g broadcast back",)
 
     def __init__(self, shape: tuple[int, ...]):
         self.shape = shape
@@ -141,6 +153,8 @@ def scatter_add_array(gy: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.
 
 class GetItem(Op):
     __slots__ = ("index",)
+    label = "[ ]"
+    grad_rules = ("g put back at the index",)
 
     def __init__(self, index: Any):
         self.index = index
@@ -157,6 +171,7 @@ class ScatterAdd(Op):
     """The gradient of indexing: zeros of ``shape`` with the input added at ``index``."""
 
     __slots__ = ("index", "shape")
+    label = "scatter_add"
 
     def __init__(self, index: Any, shape: tuple[int, ...]):
         self.index = index

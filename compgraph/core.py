@@ -2,14 +2,16 @@
 
 A computation records its graph while it runs (define-by-run). Calling a Function on
 Variables that need gradients makes it the ``creator`` of its outputs: it holds its inputs
-strongly and its outputs weakly, so a graph lives exactly as long as its last output and holds
-no reference cycles. ``Variable.backward`` and ``grad`` walk the graph back from the outputs:
+strongly and its outputs weakly (an Op not at all), so a graph lives exactly as long as its
+last output and holds no reference cycles. ``Variable.backward`` and ``grad`` walk the graph
+back from the outputs in three steps:
 
 1. seed: each output starts with the gradient ∂out/∂out = 1 (or the one given);
-2. run a rule: take the newest pending function (by generation, from a heap: each runs once,
-   after every function that consumed its outputs) and turn the gradients of its outputs into
-   gradients of its inputs with its own local rule, the chain rule's one step;
-3. accumulate: add each input's gradient to what it already got, and make its creator pending.
+2. run a rule: the creator of the newest pending value (by generation, from a heap, so each
+   function runs once, after every function that used its outputs) turns the gradients of its
+   outputs into gradients of its inputs with its own local rule: one step of the chain rule;
+3. accumulate: each input's gradient is added to what it already got, and its creator becomes
+   pending.
 
 Nothing is recursive, so a graph of any depth works. docs/engine.md walks through it.
 """
@@ -88,7 +90,7 @@ class Variable:
 
     def __init__(self, data: Any, name: str | None = None, *, requires_grad: bool | None = None):
         if type(data) is not np.ndarray:
-            data = _as_array_data(data)
+            data = _data_array(data)
         if requires_grad is None:
             requires_grad = data.dtype.kind == "f"
         elif requires_grad:
@@ -241,17 +243,15 @@ class Variable:
         return _shape.get_item(self, index)
 
 
-def _as_array_data(data: Any) -> np.ndarray:
+def _data_array(data: Any) -> np.ndarray:
     """The array a Variable stores for ``data`` that is not an ndarray; a TypeError for what is
     not a number."""
-    if type(data) is float:
-        return np.array(data)  # float64
     if isinstance(data, np.ndarray):  # a subclass
         return data
     if isinstance(data, (np.integer, np.floating)):  # np.float64 included: keep its dtype
         return np.asarray(data)
     if isinstance(data, (int, float)) and not isinstance(data, bool):
-        return np.array(data, dtype=np.float64)
+        return np.array(float(data))  # float64
     hint = "; wrap it with np.array(...) first" if isinstance(data, (list, tuple)) else ""
     raise TypeError(
         f"Variable data must be a numpy.ndarray or a Python int/float, got {type(data).__name__}{hint}"
@@ -659,11 +659,11 @@ def _run_rule(
             "input(s); it must return one gradient per input (None where there is none)"
         )
     if create_graph or not isinstance(f, Op):
-        gxs = tuple([_as_gradient(g, create_graph) for g in gxs])
+        gxs = tuple([_pass_gradient(g, create_graph) for g in gxs])
     return gys, gxs
 
 
-def _as_gradient(g: Any, create_graph: bool) -> Any:
+def _pass_gradient(g: Any, create_graph: bool) -> Any:
     """A gradient a rule returned, as the pass adds it up: a Variable in a recorded pass (a
     rule may return arrays for constant parts), else an array (a Function returns Variables)."""
     if g is None:
@@ -741,7 +741,7 @@ class _Everything:
 _EVERYTHING = _Everything()
 
 
-def _as_grad(g: Any) -> Variable:
+def _grad_variable(g: Any) -> Variable:
     """A gradient as it reaches ``.grad``: a Variable around a writeable ndarray."""
     if isinstance(g, Variable):
         return g
@@ -797,7 +797,7 @@ def _backward_into_grads(
     for x, g in grads.items():
         if x.creator is not None and not retain_grad:
             continue
-        g = _as_grad(g)
+        g = _grad_variable(g)
         if x.grad is None:
             x.grad = g
         elif create_graph:
@@ -836,7 +836,7 @@ def grad(
     reaching = [(y, g) for y, g in zip(outs, gouts) if not isinstance(y, Variable) or y.requires_grad]
     targets = set(ins)
     grads = _backprop([y for y, _ in reaching], [g for _, g in reaching], targets, create_graph, observer)
-    return tuple(None if (g := grads.get(x)) is None else _as_grad(g) for x in ins)
+    return tuple(None if (g := grads.get(x)) is None else _grad_variable(g) for x in ins)
 
 
 # Variable's operators and methods are ops of compgraph.functions, which builds on this module:

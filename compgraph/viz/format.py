@@ -8,10 +8,11 @@ their shape, dtype and a summary (mean, min, max).
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
+
+from compgraph.notation import format_number  # its home is notation; importable here as before
 
 #: Significant digits shown per float dtype in drawings and traces: short, and enough to hide
 #: rounding noise (the CLI prints its results with 12).
@@ -24,24 +25,6 @@ EXPLODING = 1e6
 NONFINITE, VANISHING_FLAG, EXPLODING_FLAG = "nonfinite", "vanishing", "exploding"
 #: The sign put before a flagged label, so the flag shows without colour too.
 MARKS = {NONFINITE: "⚠", VANISHING_FLAG: "▼", EXPLODING_FLAG: "▲"}
-
-_EXPONENT = re.compile(r"e([+-])0*(\d)")
-
-
-def format_number(x: Any, digits: int = 12) -> str:
-    """A scalar as compact text: ``715``, ``3.3``, ``-2.5e-7``, ``nan``, ``inf``."""
-    if isinstance(x, (bool, np.bool_)):
-        return str(bool(x))
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    v = float(x)
-    if v != v:
-        return "nan"
-    if v in (np.inf, -np.inf):
-        return "inf" if v > 0 else "-inf"
-    text = f"{v:.{digits}g}"
-    text = _EXPONENT.sub(lambda m: "e" + ("-" if m.group(1) == "-" else "") + m.group(2), text)
-    return "0" if text == "-0" else text
 
 
 def format_array(a: Any) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from compgraph.core import Function, Variable
-from compgraph.viz.symbols import label
 
 #: A run of at least this many functions that repeat a pattern is drawn as one node.
 COLLAPSE = 10
@@ -61,7 +60,7 @@ def _links(
 
 
 def _repeats(chain: list[Function], threshold: int) -> list[list[Function]]:
-    labels = [label(f) for f in chain]
+    labels = [f.label for f in chain]
     n = len(labels)
     runs = []
     i = 0
@@ -91,7 +90,7 @@ def _period(labels: list[str]) -> int:
 
 
 def chain_label(block: list[Function]) -> str:
-    labels = [label(f) for f in block]
+    labels = [f.label for f in block]
     p = _period(labels)
     pattern = labels[0] if p == 1 else "(" + ", ".join(labels[:p]) + ")"
     return f"{pattern} ×{len(block) // p}"

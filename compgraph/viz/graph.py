@@ -23,7 +23,6 @@ import numpy as np
 from compgraph.core import Function, Variable
 from compgraph.viz import format as fmt
 from compgraph.viz.collapse import COLLAPSE, blocks, chain_label, chain_title
-from compgraph.viz.symbols import label
 from compgraph.viz.walk import Backward, Walk, record_backward, walk
 
 
@@ -199,7 +198,7 @@ class _Builder:
                 self.const_nodes[f, i] = self.constant(x)
             else:
                 self.source(x)
-        self.graph.function_nodes[f] = self.add_node("op", label(f), _title(f, self.w))
+        self.graph.function_nodes[f] = self.add_node("op", f.label, _title(f, self.w))
 
     def add_chain(self, block: list[Function]) -> None:
         """A collapsed run's node, after the nodes of the values it takes from outside (its

@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 
 import compgraph as cg
+from compgraph import notation as nt
 from compgraph.core import Function, Op, Variable
 from compgraph.viz import format as fmt
-from compgraph.viz import symbols
 from compgraph.viz import walk as walk_mod
-from compgraph.viz.symbols import NEG, Sym
 
 
 @dataclass
@@ -96,15 +95,15 @@ def from_record(w: walk_mod.Walk, record: walk_mod.Backward) -> Trace:
     outs = [y for y in w.outputs if y in record.seeds]
     objective = names[outs[0]] if len(outs) == 1 else "(" + " + ".join(names[y] for y in outs) + ")"
 
-    def named(v: Variable) -> Sym:  # a value by its name; negative constants read −3
+    def named(v: Variable) -> nt.Sym:  # a value by its name; negative constants read −3
         text = names[v]
-        return Sym("−" + text[1:], NEG) if text.startswith("-") else Sym(text)
+        return nt.Sym("−" + text[1:], nt.NEG) if text.startswith("-") else nt.Sym(text)
 
-    expanded: dict[Variable, Sym] = {}  # each computed value as a formula of the leaves
+    expanded: dict[Variable, nt.Sym] = {}  # each computed value as a formula of the leaves
     for f in w.functions:
         y = w.output(f)
         if y is not None:
-            formula = symbols.definition(f, [expanded.get(x) or named(x) for x in f.inputs])
+            formula = f.formula(*[expanded.get(x) or named(x) for x in f.inputs])
             expanded[y] = formula or named(y)
 
     receives: dict[Variable, int] = {y: 1 for y in outs}  # gradients that add up in each value
@@ -115,11 +114,11 @@ def from_record(w: walk_mod.Walk, record: walk_mod.Backward) -> Trace:
 
     # ∂objective/∂v as the sum of its paths' products, written with names (short) and with
     # the leaves only (long); None where a formula is unknown
-    short: dict[Variable, list[Sym | None]] = {}
-    long: dict[Variable, list[Sym | None]] = {}
+    short: dict[Variable, list[nt.Sym | None]] = {}
+    long: dict[Variable, list[nt.Sym | None]] = {}
     steps = []
     for y in outs:
-        ones = symbols.ONE if bool(np.all(record.seeds[y] == 1)) else None
+        ones = nt.ONE if bool(np.all(record.seeds[y] == 1)) else None
         short[y], long[y] = [ones], [ones]
         seed = Derivative(names[y], None, None, record.seeds[y], receives[y] > 1, True)
         steps.append(Step(0, None, "", (names[y],), names[y], (), (), (seed,)))
@@ -127,14 +126,12 @@ def from_record(w: walk_mod.Walk, record: walk_mod.Backward) -> Trace:
         ys = list(w.outputs_of[f])
         xs = f.inputs
         single = len(ys) == 1 and ys[0] is not None
-        known = single and symbols.is_elementwise(f)
+        local_short = f.local_derivatives(*[named(x) for x in xs]) if single else None
+        known = local_short is not None  # an elementwise op
         elementwise = known and all(x.shape == ys[0].shape for x in xs)
-        up_short = symbols.total(short.get(ys[0], [None])) if single else None
-        up_long = symbols.total(long.get(ys[0], [None])) if single else None
-        local_short = local_long = None
-        if known:
-            local_short = symbols.local_derivatives(f, [named(x) for x in xs])
-            local_long = symbols.local_derivatives(f, [expanded.get(x) or named(x) for x in xs])
+        up_short = nt.total(short.get(ys[0], [None])) if single else None
+        up_long = nt.total(long.get(ys[0], [None])) if single else None
+        local_long = f.local_derivatives(*[expanded.get(x) or named(x) for x in xs]) if known else None
         local_values = _local_values(f, ys[0]) if elementwise else None
         derivatives = []
         for i, (x, gx) in enumerate(zip(xs, record.downstream[f])):
@@ -142,32 +139,32 @@ def from_record(w: walk_mod.Walk, record: walk_mod.Backward) -> Trace:
                 continue
             if elementwise:
                 local = None if local_short[i] is None else local_short[i].text
-                short.setdefault(x, []).append(symbols.product([up_short, local_short[i]]))
-                long.setdefault(x, []).append(symbols.product([up_long, local_long[i]]))
+                short.setdefault(x, []).append(nt.product([up_short, local_short[i]]))
+                long.setdefault(x, []).append(nt.product([up_long, local_long[i]]))
             else:
                 if known and local_short[i] is not None:  # broadcasting: the sum is no product
-                    local = f"g·{symbols.wrap(local_short[i], symbols.POWER)}"
+                    local = f"g·{nt.wrap(local_short[i], nt.POWER)}"
                     if x.shape != ys[0].shape:
                         local += f" summed to shape {x.shape}"
                 else:
-                    local = symbols.rule(f, [named(v) for v in xs], i)
+                    local = _rule(f, [named(v) for v in xs], i)
                 short.setdefault(x, []).append(None)
                 long.setdefault(x, []).append(None)
             value = None if local_values is None else local_values[i]
             derivatives.append(Derivative(names[x], local, value, gx, receives.get(x, 0) > 1, elementwise))
         out_names = tuple("(unused)" if y is None else names.get(y, "?") for y in ys)
         if single:
-            d = symbols.definition(f, [named(x) for x in xs])
-            definition = f"{out_names[0]} = {d.text if d is not None else symbols.label(f)}"
-            formula = (None if up_short is None or up_short == symbols.ONE else up_short.text,)
+            d = f.formula(*[named(x) for x in xs])
+            definition = f"{out_names[0]} = {d.text if d is not None else f.label}"
+            formula = (None if up_short is None or up_short == nt.ONE else up_short.text,)
         else:
-            definition = f"{', '.join(out_names)} = {symbols.label(f)}({', '.join(names[x] for x in xs)})"
+            definition = f"{', '.join(out_names)} = {f.label}({', '.join(names[x] for x in xs)})"
             formula = ()
         steps.append(
             Step(
                 record.steps[f],
                 f,
-                symbols.label(f),
+                f.label,
                 out_names,
                 definition,
                 record.upstream[f],
@@ -187,11 +184,19 @@ def from_record(w: walk_mod.Walk, record: walk_mod.Backward) -> Trace:
     for v in w.variables:
         if v in totals:
             gradients[names[v]] = totals[v]
-            s = symbols.total(long.get(v, [None]))
+            s = nt.total(long.get(v, [None]))
             if s is not None:
                 formulas[names[v]] = s.text
     constant = [names[y] for y in w.outputs if y not in record.seeds]
     return Trace(objective, steps, gradients, formulas, constant)
+
+
+def _rule(f: Function, inputs: list[nt.Sym], position: int) -> str:
+    """How ``f``'s backward turns the upstream gradient g into input ``position``'s gradient:
+    its ``grad_rules`` entry, else what computes it (an Op's vjp, a Function's backward)."""
+    if position < len(f.grad_rules):
+        return f.grad_rules[position].format(*(s.text for s in inputs))
+    return "vjp rule" if isinstance(f, Op) else "backward()"
 
 
 def _local_values(f: Function, y: Variable | None) -> tuple[np.ndarray | None, ...] | None:

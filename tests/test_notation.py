@@ -1,12 +1,13 @@
-"""Operation labels and formulas: parentheses only where needed, ones and signs simplified."""
+"""Formulas (compgraph.notation) and the ops' own labels, formulas, local derivatives and
+gradient rules: parentheses only where needed, ones and signs simplified."""
 
 import numpy as np
 import pytest
 
 import compgraph.functions as F
 from compgraph import Variable
-from compgraph.viz import symbols
-from compgraph.viz.symbols import ATOM, MINUS_ONE, NEG, ONE, PRODUCT, SUM, Sym
+from compgraph import notation as nt
+from compgraph.notation import ATOM, MINUS_ONE, NEG, ONE, PRODUCT, SUM, Sym
 
 
 def creator(y):
@@ -31,28 +32,28 @@ XY = Sym("x + y", SUM)
     ],
 )
 def test_scale_writes_coefficients_the_way_people_do(c, s, text):
-    assert symbols.scale(c, s).text == text
+    assert nt.scale(c, s).text == text
 
 
 def test_product_drops_ones_and_gathers_signs():
-    assert symbols.product([ONE, Sym("2t", PRODUCT)]).text == "2t"
-    assert symbols.product([Sym("tax"), Sym("apple_num")]).text == "tax·apple_num"
-    assert symbols.product([MINUS_ONE, MINUS_ONE]) == ONE
-    assert symbols.product([Sym("−1", NEG), T]).text == "−t"
-    assert symbols.product([XY, T]).text == "(x + y)·t"
-    assert symbols.product([T, None]) is None
-    assert symbols.product([T, symbols.ZERO]) == symbols.ZERO
+    assert nt.product([ONE, Sym("2t", PRODUCT)]).text == "2t"
+    assert nt.product([Sym("tax"), Sym("apple_num")]).text == "tax·apple_num"
+    assert nt.product([MINUS_ONE, MINUS_ONE]) == ONE
+    assert nt.product([Sym("−1", NEG), T]).text == "−t"
+    assert nt.product([XY, T]).text == "(x + y)·t"
+    assert nt.product([T, None]) is None
+    assert nt.product([T, nt.ZERO]) == nt.ZERO
 
 
 def test_total_writes_minus_for_negative_terms():
-    assert symbols.total([X, symbols.negate(T)]).text == "x − t"
-    assert symbols.total([X]) == X
-    assert symbols.total([X, None]) is None
+    assert nt.total([X, nt.negate(T)]).text == "x − t"
+    assert nt.total([X]) == X
+    assert nt.total([X, None]) is None
 
 
 def test_formulas_longer_than_the_limit_give_up():
     long = Sym("a" * 50)
-    assert symbols.product([long, long]) is None
+    assert nt.product([long, long]) is None
 
 
 def test_labels_definitions_and_local_derivatives_of_the_ops():
@@ -80,18 +81,17 @@ def test_labels_definitions_and_local_derivatives_of_the_ops():
     for y_, label, definition, local in cases:
         f = creator(y_)
         inputs = [Sym(v.name) if v.name else Sym(str(v.item())) for v in f.inputs]
-        assert symbols.label(f) == label
-        assert symbols.definition(f, inputs).text == definition
-        assert [s.text for s in symbols.local_derivatives(f, inputs)] == local
-        assert symbols.is_elementwise(f)
+        assert f.label == label
+        assert f.formula(*inputs).text == definition
+        assert [s.text for s in f.local_derivatives(*inputs)] == local
 
 
 def test_other_ops_have_rules_not_local_derivatives():
     W = Variable(np.ones((2, 2)), name="W")
     f = creator(W @ W)
-    assert not symbols.is_elementwise(f) and symbols.local_derivatives(f, [Sym("W"), Sym("W")]) is None
-    assert symbols.rule(f, [Sym("a"), Sym("W")], 0) == "g @ Wᵀ"
-    assert symbols.rule(creator(F.sum(W)), [Sym("W")], 0) == "g broadcast back"
-    assert symbols.definition(creator(W.reshape(4)), [Sym("W")]).text == "reshape(W)"
-    assert symbols.definition(f, [Sym("a"), Sym("W")]).text == "a @ W"
+    assert f.local_derivatives(Sym("W"), Sym("W")) is None
+    assert f.grad_rules[0].format("a", "W") == "g @ Wᵀ"
+    assert creator(F.sum(W)).grad_rules[0].format("W") == "g broadcast back"
+    assert creator(W.reshape(4)).formula(Sym("W")).text == "reshape(W)"
+    assert f.formula(Sym("a"), Sym("W")).text == "a @ W"
     assert ATOM > PRODUCT

@@ -91,104 +91,183 @@ def _single(a: np.ndarray) -> str:
 
 def from_record(w: walk_mod.Walk, record: walk_mod.Backward) -> Trace:
     """The trace of a recorded backward pass over walked graph ``w``."""
-    names = w.names
-    outs = [y for y in w.outputs if y in record.seeds]
-    objective = names[outs[0]] if len(outs) == 1 else "(" + " + ".join(names[y] for y in outs) + ")"
+    return _Tracer(w, record).trace()
 
-    def named(v: Variable) -> nt.Sym:  # a value by its name; negative constants read −3
-        text = names[v]
+
+#: ∂objective/∂v for each value v as the terms of a sum, one per path from the objective to v
+#: (the product of the local derivatives along it); a term is None where its formula is unknown.
+_Paths = dict[Variable, list[nt.Sym | None]]
+
+
+class _Tracer:
+    """Builds a Trace in named steps: the outputs' seeds, one Step per function in the order
+    the engine ran them, then the leaves' totals. Along the way it writes each gradient as its
+    paths twice: with the values' names (``short``, what a step shows) and with the leaves only
+    (``long``, what a leaf's gradient reads at the end)."""
+
+    def __init__(self, w: walk_mod.Walk, record: walk_mod.Backward):
+        self.w, self.record, self.names = w, record, w.names
+        self.outs = [y for y in w.outputs if y in record.seeds]
+        self.expanded = self.formulas_of_values()
+        self.receives = _receives(self.outs, record)
+        self.short: _Paths = {}
+        self.long: _Paths = {}
+
+    def trace(self) -> Trace:
+        """The seeds, every function's step, the leaves' gradients, and the constant outputs."""
+        names, outs = self.names, self.outs
+        objective = names[outs[0]] if len(outs) == 1 else "(" + " + ".join(names[y] for y in outs) + ")"
+        steps = [self.seed(y) for y in outs]
+        steps += [self.step(f) for f in self.record.order]
+        gradients, formulas = self.leaves()
+        constant = [names[y] for y in self.w.outputs if y not in self.record.seeds]
+        return Trace(objective, steps, gradients, formulas, constant)
+
+    def named(self, v: Variable) -> nt.Sym:
+        """A value by its name; negative constants read −3."""
+        text = self.names[v]
         return nt.Sym("−" + text[1:], nt.NEG) if text.startswith("-") else nt.Sym(text)
 
-    expanded: dict[Variable, nt.Sym] = {}  # each computed value as a formula of the leaves
-    for f in w.functions:
-        y = w.output(f)
-        if y is not None:
-            formula = f.formula(*[expanded.get(x) or named(x) for x in f.inputs])
-            expanded[y] = formula or named(y)
+    def of_leaves(self, v: Variable) -> nt.Sym:
+        """A value as a formula of the leaves, or by its name where that formula is unknown."""
+        return self.expanded.get(v) or self.named(v)
 
-    receives: dict[Variable, int] = {y: 1 for y in outs}  # gradients that add up in each value
+    def formulas_of_values(self) -> dict[Variable, nt.Sym]:
+        """Each computed value as a formula of the leaves (by its name where that is too long)."""
+        expanded: dict[Variable, nt.Sym] = {}
+        for f in self.w.functions:
+            y = self.w.output(f)
+            if y is not None:
+                formula = f.formula(*[expanded.get(x) or self.named(x) for x in f.inputs])
+                expanded[y] = formula or self.named(y)
+        return expanded
+
+    def seed(self, y: Variable) -> Step:
+        """Step 0 of output ``y``: the gradient it starts with (whose formula is 1 for ones)."""
+        g = self.record.seeds[y]
+        ones = nt.ONE if bool(np.all(g == 1)) else None
+        self.short[y], self.long[y] = [ones], [ones]
+        name = self.names[y]
+        seeded = Derivative(name, None, None, g, self.receives[y] > 1, True)
+        return Step(0, None, "", (name,), name, (), (), (seeded,))
+
+    def step(self, f: Function) -> Step:
+        """Function ``f``'s backward step: what it received, and what it sent to each input."""
+        ys = list(self.w.outputs_of[f])
+        out_names = tuple("(unused)" if y is None else self.names.get(y, "?") for y in ys)
+        if len(ys) == 1 and ys[0] is not None:
+            definition, upstream_formula, derivatives = self.one_output(f, ys[0], out_names[0])
+        else:  # several outputs: no formulas, and each input's gradient by the function's rule
+            inputs = ", ".join(self.names[x] for x in f.inputs)
+            definition, upstream_formula = f"{', '.join(out_names)} = {f.label}({inputs})", ()
+            derivatives = [self.by_rule(f, i, x, gx) for i, x, gx in self.sent(f)]
+        upstream = self.record.upstream[f]
+        index = self.record.steps[f]
+        return Step(index, f, f.label, out_names, definition, upstream, upstream_formula, tuple(derivatives))
+
+    def one_output(
+        self, f: Function, y: Variable, name: str
+    ) -> tuple[str, tuple[str | None], list[Derivative]]:
+        """For single-output ``f``: its definition (``t = x + y``), the formula of the gradient
+        it received (None when it is 1 or unknown), and its Derivatives."""
+        up_short, up_long = nt.total(self.short.get(y, [None])), nt.total(self.long.get(y, [None]))
+        formula = f.formula(*[self.named(x) for x in f.inputs])
+        definition = f"{name} = {formula.text if formula is not None else f.label}"
+        upstream_formula = None if up_short is None or up_short == nt.ONE else up_short.text
+        return definition, (upstream_formula,), self.derivatives(f, y, (up_short, up_long))
+
+    def derivatives(
+        self, f: Function, y: Variable, upstream: tuple[nt.Sym | None, nt.Sym | None]
+    ) -> list[Derivative]:
+        """The Derivatives of single-output ``f``: local derivatives along paths for an
+        elementwise op; for one that broadcast, or another op, how its rule made each gradient."""
+        local_short = f.local_derivatives(*[self.named(x) for x in f.inputs])
+        if local_short is None:  # not elementwise
+            return [self.by_rule(f, i, x, gx) for i, x, gx in self.sent(f)]
+        if any(x.shape != y.shape for x in f.inputs):  # broadcast: the sum over it is no product
+            return [self.broadcast(f, y, local_short[i], i, x, gx) for i, x, gx in self.sent(f)]
+        return self.elementwise(f, y, upstream, local_short)
+
+    def sent(self, f: Function) -> list[tuple[int, Variable, np.ndarray]]:
+        """(position, input, gradient) for each input that ``f``'s step sent a gradient to."""
+        gxs = self.record.downstream[f]
+        return [(i, x, gx) for i, (x, gx) in enumerate(zip(f.inputs, gxs)) if gx is not None]
+
+    def elementwise(
+        self,
+        f: Function,
+        y: Variable,
+        upstream: tuple[nt.Sym | None, nt.Sym | None],
+        local_short: tuple[nt.Sym | None, ...],
+    ) -> list[Derivative]:
+        """The Derivatives of an elementwise op that did not broadcast: each input's local
+        derivative (a formula and its values), and the path it extends, upstream times local."""
+        local_long = f.local_derivatives(*[self.of_leaves(x) for x in f.inputs])
+        values = _local_values(f, y)
+        derivatives = []
+        for i, x, gx in self.sent(f):
+            self.short.setdefault(x, []).append(nt.product([upstream[0], local_short[i]]))
+            self.long.setdefault(x, []).append(nt.product([upstream[1], local_long[i]]))
+            text = None if local_short[i] is None else local_short[i].text
+            value = None if values is None else values[i]
+            derivatives.append(Derivative(self.names[x], text, value, gx, self.receives.get(x, 0) > 1, True))
+        return derivatives
+
+    def broadcast(
+        self, f: Function, y: Variable, local: nt.Sym | None, i: int, x: Variable, gx: np.ndarray
+    ) -> Derivative:
+        """Input ``x`` of an elementwise op that broadcast: g times its local derivative, summed
+        back to its shape."""
+        if local is None:
+            return self.by_rule(f, i, x, gx)
+        text = f"g·{nt.wrap(local, nt.POWER)}"
+        if x.shape != y.shape:
+            text += f" summed to shape {x.shape}"
+        return self.without_path(x, text, gx)
+
+    def by_rule(self, f: Function, i: int, x: Variable, gx: np.ndarray) -> Derivative:
+        """Input ``i``'s gradient told by ``f``'s rule (``g @ Wᵀ``), where no formula writes it."""
+        return self.without_path(x, _rule(f, [self.named(v) for v in f.inputs], i), gx)
+
+    def without_path(self, x: Variable, text: str, gx: np.ndarray) -> Derivative:
+        """The Derivative of a gradient sent to ``x`` that no product of formulas writes."""
+        self.short.setdefault(x, []).append(None)
+        self.long.setdefault(x, []).append(None)
+        return Derivative(self.names[x], text, None, gx, self.receives.get(x, 0) > 1, False)
+
+    def leaves(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """Each leaf's gradient by name, and its formula of the leaves where known."""
+        totals = _leaf_totals(self.outs, self.record)
+        gradients: dict[str, np.ndarray] = {}
+        formulas: dict[str, str] = {}
+        for v in self.w.variables:
+            if v in totals:
+                gradients[self.names[v]] = totals[v]
+                s = nt.total(self.long.get(v, [None]))
+                if s is not None:
+                    formulas[self.names[v]] = s.text
+        return gradients, formulas
+
+
+def _receives(outs: list[Variable], record: walk_mod.Backward) -> dict[Variable, int]:
+    """How many gradients add up in each value: one seed per output, one per step sending one."""
+    receives = dict.fromkeys(outs, 1)
     for f in record.order:
         for x, gx in zip(f.inputs, record.downstream[f]):
             if gx is not None:
                 receives[x] = receives.get(x, 0) + 1
+    return receives
 
-    # ∂objective/∂v as the sum of its paths' products, written with names (short) and with
-    # the leaves only (long); None where a formula is unknown
-    short: dict[Variable, list[nt.Sym | None]] = {}
-    long: dict[Variable, list[nt.Sym | None]] = {}
-    steps = []
-    for y in outs:
-        ones = nt.ONE if bool(np.all(record.seeds[y] == 1)) else None
-        short[y], long[y] = [ones], [ones]
-        seed = Derivative(names[y], None, None, record.seeds[y], receives[y] > 1, True)
-        steps.append(Step(0, None, "", (names[y],), names[y], (), (), (seed,)))
-    for f in record.order:
-        ys = list(w.outputs_of[f])
-        xs = f.inputs
-        single = len(ys) == 1 and ys[0] is not None
-        local_short = f.local_derivatives(*[named(x) for x in xs]) if single else None
-        known = local_short is not None  # an elementwise op
-        elementwise = known and all(x.shape == ys[0].shape for x in xs)
-        up_short = nt.total(short.get(ys[0], [None])) if single else None
-        up_long = nt.total(long.get(ys[0], [None])) if single else None
-        local_long = f.local_derivatives(*[expanded.get(x) or named(x) for x in xs]) if known else None
-        local_values = _local_values(f, ys[0]) if elementwise else None
-        derivatives = []
-        for i, (x, gx) in enumerate(zip(xs, record.downstream[f])):
-            if gx is None:
-                continue
-            if elementwise:
-                local = None if local_short[i] is None else local_short[i].text
-                short.setdefault(x, []).append(nt.product([up_short, local_short[i]]))
-                long.setdefault(x, []).append(nt.product([up_long, local_long[i]]))
-            else:
-                if known and local_short[i] is not None:  # broadcasting: the sum is no product
-                    local = f"g·{nt.wrap(local_short[i], nt.POWER)}"
-                    if x.shape != ys[0].shape:
-                        local += f" summed to shape {x.shape}"
-                else:
-                    local = _rule(f, [named(v) for v in xs], i)
-                short.setdefault(x, []).append(None)
-                long.setdefault(x, []).append(None)
-            value = None if local_values is None else local_values[i]
-            derivatives.append(Derivative(names[x], local, value, gx, receives.get(x, 0) > 1, elementwise))
-        out_names = tuple("(unused)" if y is None else names.get(y, "?") for y in ys)
-        if single:
-            d = f.formula(*[named(x) for x in xs])
-            definition = f"{out_names[0]} = {d.text if d is not None else f.label}"
-            formula = (None if up_short is None or up_short == nt.ONE else up_short.text,)
-        else:
-            definition = f"{', '.join(out_names)} = {f.label}({', '.join(names[x] for x in xs)})"
-            formula = ()
-        steps.append(
-            Step(
-                record.steps[f],
-                f,
-                f.label,
-                out_names,
-                definition,
-                record.upstream[f],
-                formula,
-                tuple(derivatives),
-            )
-        )
 
+def _leaf_totals(outs: list[Variable], record: walk_mod.Backward) -> dict[Variable, np.ndarray]:
+    """Each leaf's gradient: its seed if it is an output, plus what every step sent it."""
     totals: dict[Variable, np.ndarray] = {y: record.seeds[y] for y in outs if y.creator is None}
     for f in record.order:
         for x, gx in zip(f.inputs, record.downstream[f]):
             if gx is not None and x.creator is None:
                 previous = totals.get(x)
                 totals[x] = gx if previous is None else previous + gx
-    gradients: dict[str, np.ndarray] = {}
-    formulas: dict[str, str] = {}
-    for v in w.variables:
-        if v in totals:
-            gradients[names[v]] = totals[v]
-            s = nt.total(long.get(v, [None]))
-            if s is not None:
-                formulas[names[v]] = s.text
-    constant = [names[y] for y in w.outputs if y not in record.seeds]
-    return Trace(objective, steps, gradients, formulas, constant)
+    return totals
 
 
 def _rule(f: Function, inputs: list[nt.Sym], position: int) -> str:

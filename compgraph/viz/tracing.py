@@ -298,38 +298,47 @@ def _same(formula: str, value: str) -> bool:
     return formula.replace("−", "-") == value
 
 
+def _with_formula(lhs: str, formula: str | None, value: str) -> str:
+    """``lhs = formula = value``, or ``lhs = value`` when the formula is unknown or reads as
+    the value itself."""
+    if formula is not None and not _same(formula, value):
+        return f"{lhs} = {formula} = {value}"
+    return f"{lhs} = {value}"
+
+
 def cells(t: Trace, step: Step) -> tuple[list[str], list[tuple[str, str]]]:
     """A step as text: its upstream gradients, then (local derivative, downstream) per input."""
     if step.function is None:
         (d,) = step.derivatives
         return [], [("", f"{_d(t.objective, d.input)} = {_single(d.grad)}")]
-    upstream = []
     formulas = step.upstream_formula or (None,) * len(step.outputs)
-    for name, g, formula in zip(step.outputs, step.upstream, formulas):
-        text = f"{_d(t.objective, name)} = "
-        if formula is not None and not _same(formula, _single(g)):
-            text += f"{formula} = "
-        upstream.append(text + _single(g))
-    lines = []
-    for d in step.derivatives:
-        op = "+=" if d.accumulates else "="
-        g = _single(d.grad)
-        if d.elementwise:
-            value = None if d.local_value is None else _single(d.local_value)
-            local = f"∂{step.outputs[0]}/∂{d.input} = "
-            if d.local is not None and (value is None or not _same(d.local, value)):
-                local += d.local + (f" = {value}" if value is not None else "")
-            else:
-                local += value or "?"
-            if value is not None and step.upstream and step.upstream[0].size == 1 and d.grad.size == 1:
-                down = f"{_d(t.objective, d.input)} {op} {_single(step.upstream[0])} × {value} = {g}"
-            else:
-                down = f"{_d(t.objective, d.input)} {op} {g}"
-        else:
-            local = f"{d.input}: {d.local}"
-            down = f"{_d(t.objective, d.input)} {op} {g}"
-        lines.append((local, down))
-    return upstream, lines
+    upstream = [
+        _with_formula(_d(t.objective, name), formula, _single(g))
+        for name, g, formula in zip(step.outputs, step.upstream, formulas)
+    ]
+    return upstream, [_derivative_cells(t, step, d) for d in step.derivatives]
+
+
+def _derivative_cells(t: Trace, step: Step, d: Derivative) -> tuple[str, str]:
+    """One input's (local derivative, downstream) cells: for an elementwise op the local
+    derivative's formula and value, and upstream × local = downstream for scalars; else the rule."""
+    if not d.elementwise:
+        return f"{d.input}: {d.local}", _downstream_cell(t, step, d, None)
+    value = None if d.local_value is None else _single(d.local_value)
+    lhs = f"∂{step.outputs[0]}/∂{d.input}"
+    if value is None:
+        local = f"{lhs} = {d.local if d.local is not None else '?'}"
+    else:
+        local = _with_formula(lhs, d.local, value)
+    return local, _downstream_cell(t, step, d, value)
+
+
+def _downstream_cell(t: Trace, step: Step, d: Derivative, value: str | None) -> str:
+    """``∂z/∂x += 6 × 1 = 6`` (the product shown where every factor is one number)."""
+    lhs = f"{_d(t.objective, d.input)} {'+=' if d.accumulates else '='}"
+    if value is not None and step.upstream and step.upstream[0].size == 1 and d.grad.size == 1:
+        return f"{lhs} {_single(step.upstream[0])} × {value} = {_single(d.grad)}"
+    return f"{lhs} {_single(d.grad)}"
 
 
 def _rows(t: Trace) -> list[list[str]]:
@@ -368,12 +377,7 @@ def _table(t: Trace) -> str:
 
 def gradient_lines(t: Trace) -> list[str]:
     """One line per leaf: its gradient, as a formula when known, and its value."""
-    lines = []
-    for name, g in t.gradients.items():
-        formula = t.formulas.get(name)
-        value = _single(g)
-        if formula is not None and not _same(formula, value):
-            lines.append(f"{_d(t.objective, name)} = {formula} = {value}")
-        else:
-            lines.append(f"{_d(t.objective, name)} = {value}")
-    return lines
+    return [
+        _with_formula(_d(t.objective, name), t.formulas.get(name), _single(g))
+        for name, g in t.gradients.items()
+    ]

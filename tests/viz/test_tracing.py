@@ -6,6 +6,7 @@ import pytest
 import compgraph as cg
 import compgraph.functions as F
 from compgraph import Function, Variable
+from compgraph.notation import PRODUCT, Sym
 from compgraph.viz import trace
 
 NOTE_TABLE = """\
@@ -144,6 +145,39 @@ def test_user_functions_are_traced_through_their_backward():
     (step,) = t.steps[1:]
     assert step.label == "Cube" and step.definition == "z = Cube(x)"
     assert step.derivatives[0].local == "backward()" and float(t.gradients["x"]) == 12.0
+
+
+class Twice(cg.Op):
+    def forward(self, x):
+        return 2 * x
+
+    def vjp(self, gy, y, x):
+        return 2 * gy
+
+
+def test_an_op_without_a_rule_text_reads_vjp_rule():
+    x = Variable(np.ones(3), name="x")
+    t = trace(F.sum(Twice()(x)))
+    assert t.steps[2].definition == "t = Twice(x)"
+    assert t.steps[2].derivatives[0].local == "vjp rule"
+
+
+class LabelledCube(Cube):
+    label = "cube"
+
+    def local_derivatives(self, x):
+        return (Sym(f"3{x.text}²", PRODUCT),)
+
+
+def test_a_user_function_is_traced_with_its_own_label_and_local_derivatives():
+    x = Variable(2.0, name="x")
+    z = LabelledCube()(x)
+    z.name = "z"
+    (step,) = trace(z).steps[1:]
+    assert (step.label, step.definition) == ("cube", "z = cube(x)")
+    (d,) = step.derivatives
+    assert (d.local, d.local_value, d.elementwise) == ("3x²", None, True)
+    assert "∂z/∂x = 3x²" in str(trace(z))
 
 
 def test_a_20000_step_backward_pass_traces_without_recursion():

@@ -124,7 +124,7 @@ def apple_orange_intro() -> str:
 
 def format_value(value: float) -> str:
     """A number as ``compgraph grad`` prints it: at most 12 significant digits (``1.1``, ``nan``)."""
-    from compgraph.viz.format import format_number  # here: `compgraph train` never needs viz
+    from compgraph.notation import format_number  # here: `compgraph train` never needs viz
 
     return format_number(value, DIGITS)
 

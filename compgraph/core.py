@@ -259,32 +259,33 @@ def _data_array(data: Any) -> np.ndarray:
 
 
 def _as_inputs(f: Function, inputs: tuple[Any, ...]) -> tuple[Variable, ...]:
-    """The operands of ``f`` as Variables: arrays and numbers become constants (no gradient).
-
-    A Python number takes the dtype of the arrays it meets, as NumPy's weak scalars do:
-    ``x32 * 2.0`` stays float32 and ``labels + 1`` stays integer; a float meeting integers
-    becomes float64.
-    """
-    xs = list(inputs)
+    """The operands of ``f`` as Variables (see ``_as_input``)."""
     like = None  # the dtype of the first array operand
-    for x in xs:
-        if isinstance(x, (Variable, np.ndarray)):
-            like = x.data.dtype if isinstance(x, Variable) else x.dtype
+    for x in inputs:
+        like = _dtype_of(x)
+        if like is not None:
             break
-    for i, x in enumerate(xs):
-        if not isinstance(x, Variable):
-            xs[i] = _constant(f, i, x, like)
-    return tuple(xs)
+    return tuple([_as_input(f, i, x, like) for i, x in enumerate(inputs)])
 
 
-def _constant(f: Function, position: int, x: Any, like: np.dtype | None) -> Variable:
-    """Operand ``x`` of ``f`` as a constant Variable.
+def _dtype_of(x: Any) -> np.dtype | None:
+    if isinstance(x, Variable):
+        return x.data.dtype
+    return x.dtype if isinstance(x, np.ndarray) else None
 
-    A Python number's constant is shared by every use: ``y * 1.0001`` in a loop converts
+
+def _as_input(f: Function, position: int, x: Any, like: np.dtype | None) -> Variable:
+    """Operand ``x`` of ``f`` as a Variable: arrays and numbers become constants (no gradient).
+
+    A Python number takes the dtype ``like`` of the arrays it meets, as NumPy's weak scalars
+    do: ``x32 * 2.0`` stays float32 and ``labels + 1`` stays integer; a float meeting integers
+    becomes float64. Its constant is shared by every use: ``y * 1.0001`` in a loop converts
     1.0001 once (converting costs as much as the product). A shared constant always holds its
     number: its data is a view of immutable bytes (not even its writeable flag can be set), and
     one whose ``.data`` was rebound is not reused.
     """
+    if isinstance(x, Variable):
+        return x
     if type(x) is float or type(x) is int:
         dtype = _FLOAT64 if like is None or (like.kind != "f" and type(x) is float) else like
         hit = _numbers.get((x, dtype))  # (1 and 1.0 are one key: in one dtype, one array)
@@ -306,7 +307,7 @@ def _constant(f: Function, position: int, x: Any, like: np.dtype | None) -> Vari
 
 
 _FLOAT64 = np.dtype(np.float64)
-_numbers: dict[tuple[Any, np.dtype], tuple[Variable, np.ndarray]] = {}  # for _constant
+_numbers: dict[tuple[Any, np.dtype], tuple[Variable, np.ndarray]] = {}  # for _as_input
 
 
 class Function:
@@ -404,8 +405,10 @@ class Function:
 
 def _apply2(f: Function, x0: Any, x1: Any) -> Any:
     """Run ``f`` on two operands and record it."""
-    if type(x0) is not Variable or type(x1) is not Variable:
-        x0, x1 = _as_inputs(f, (x0, x1))
+    if type(x1) is not Variable:  # a constant takes the other operand's dtype
+        x1 = _as_input(f, 1, x1, _dtype_of(x0))
+    if type(x0) is not Variable:
+        x0 = _as_input(f, 0, x0, _dtype_of(x1))
     f.inputs = (x0, x1)
     a, b = x0.data, x1.data
     if f.scalar_forward and not (a.ndim or b.ndim):
@@ -420,7 +423,7 @@ def _apply2(f: Function, x0: Any, x1: Any) -> Any:
 def _apply1(f: Function, x0: Any) -> Any:
     """Run ``f`` on one operand and record it."""
     if type(x0) is not Variable:
-        (x0,) = _as_inputs(f, (x0,))
+        x0 = _as_input(f, 0, x0, None)
     f.inputs = (x0,)
     a = x0.data
     try:

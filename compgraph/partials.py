@@ -25,6 +25,7 @@ import numpy as np
 
 from compgraph.core import Variable, grad
 from compgraph.expr import Expression, parse
+from compgraph.notation import format_number
 
 #: The seed's example: 2 apples at 100 and 3 oranges at 150, with 10% tax.
 APPLE_ORANGE = "(apple * apple_num + orange * orange_num) * tax"
@@ -124,8 +125,6 @@ def apple_orange_intro() -> str:
 
 def format_value(value: float) -> str:
     """A number as ``compgraph grad`` prints it: at most 12 significant digits (``1.1``, ``nan``)."""
-    from compgraph.notation import format_number  # here: `compgraph train` never needs viz
-
     return format_number(value, DIGITS)
 
 

@@ -457,15 +457,8 @@ def _record(f: Function, ys: Any) -> Any:
                 generation = x.generation
     if type(ys) is tuple:
         return _record_several(f, ys, generation)
-    if type(ys) is not np.ndarray:  # a 0-d result comes back as a NumPy scalar
-        ys = np.asarray(ys) if isinstance(ys, np.generic) else _output_array(f, ys)
-    out = Variable(ys)  # a float output requires a gradient by default (an integer one never)
-    if generation < 0 or not out.requires_grad:
-        out.requires_grad = False
-        return out
-    out.creator = f
-    out.generation = generation + 1
-    if not isinstance(f, Op):  # an Op's output is found from the graph: see Op
+    out = _output(f, ys, generation)
+    if out.creator is not None and not isinstance(f, Op):  # an Op's output is found from the graph
         f.outputs = (weakref.ref(out),)
     return out
 
@@ -476,16 +469,25 @@ def _record_several(f: Function, ys: tuple[Any, ...], generation: int) -> tuple[
             f"{type(f).__name__}.forward returned {len(ys)} values: an Op has one output. "
             "Subclass Function (forward/backward) for a function with several outputs."
         )
-    outs = tuple([Variable(_output_array(f, y), requires_grad=False) for y in ys])
+    outs = tuple([_output(f, y, generation) for y in ys])
     if generation >= 0:
-        for out in outs:
-            if out.data.dtype.kind == "f":
-                out.creator = f
-                out.generation = generation + 1
-                out.requires_grad = True
         f.outputs = tuple([weakref.ref(out) for out in outs])
         f._output_specs = tuple([(out.shape, out.dtype) for out in outs])  # zeros for a lost output
     return outs
+
+
+def _output(f: Function, y: Any, generation: int) -> Variable:
+    """The Variable around result ``y`` of ``f``, created by ``f`` if ``generation`` is not -1
+    (and it is a float: a cast to int has no gradient)."""
+    if type(y) is not np.ndarray:  # a 0-d result comes back as a NumPy scalar
+        y = np.asarray(y) if isinstance(y, np.generic) else _output_array(f, y)
+    out = Variable(y)  # a float output requires a gradient by default (an integer one never)
+    if generation < 0 or not out.requires_grad:
+        out.requires_grad = False
+    else:
+        out.creator = f
+        out.generation = generation + 1
+    return out
 
 
 def _output_array(f: Function, y: Any) -> np.ndarray:

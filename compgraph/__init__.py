@@ -21,6 +21,7 @@ from compgraph.core import (
     is_grad_enabled,
     no_grad,
 )
+from compgraph.functional import hessian, hvp, jacobian, jvp, vjp
 from compgraph.gradient_check import GradcheckError, gradcheck, numerical_grad
 
 __version__ = "0.1.0"
@@ -37,7 +38,12 @@ __all__ = [
     "functions",
     "grad",
     "gradcheck",
+    "hessian",
+    "hvp",
     "is_grad_enabled",
+    "jacobian",
+    "jvp",
     "no_grad",
     "numerical_grad",
+    "vjp",
 ]

@@ -65,8 +65,12 @@ def _train(model, optimizer, train_set, epochs, seed, batch_size=100):
 
 
 def _numpy_reference(state, x, t, epochs, seed, lr=0.1, batch_size=100):
-    """The same MLP and SGD written out by hand in NumPy: forward, backward, update."""
+    """The same MLP and SGD written out by hand in NumPy: forward, backward, update.
+
+    Computed in the dtype of ``state`` and ``x``, as the engine computes in its parameters'.
+    """
     W1, b1, W2, b2 = (state[k].copy() for k in ("fc1.W", "fc1.b", "fc2.W", "fc2.b"))
+    dtype = W1.dtype.type
     losses = []
     for epoch in range(epochs):
         order = np.random.default_rng([seed, epoch]).permutation(len(x))
@@ -82,12 +86,12 @@ def _numpy_reference(state, x, t, epochs, seed, lr=0.1, batch_size=100):
             losses.append(float(-log_p[np.arange(n), tb].mean()))
             ds = np.exp(log_p)  # softmax, from the log-probabilities the loss already has
             ds[np.arange(n), tb] -= 1
-            ds *= np.float32(1) / n
+            ds *= dtype(1) / n
             dW2, db2 = a.T @ ds, ds.sum(axis=0)
             dh = (ds @ W2.T) * (h > 0)
             dW1, db1 = xb.T @ dh, dh.sum(axis=0)
             for p, g in ((W1, dW1), (b1, db1), (W2, dW2), (b2, db2)):
-                p -= np.float32(lr) * g
+                p -= dtype(lr) * g
     return np.array(losses), {"fc1.W": W1, "fc1.b": b1, "fc2.W": W2, "fc2.b": b2}
 
 
@@ -109,26 +113,58 @@ def test_stored_initial_weights_are_the_seeded_draw():
         np.testing.assert_array_equal(model_state[name], value)
 
 
-def test_mlp_matches_a_numpy_reference_step_by_step(digits):
-    train_set, test_set = digits
+def _engine_and_reference(digits, dtype, epochs):
+    """Train the MLP from the stored weights with the engine and by hand: (losses, state) each."""
+    train_set, _ = digits
     with np.load(INIT_FILE, allow_pickle=False) as stored:
-        init = {k: stored[k] for k in stored.files}
-    model = nn.MLP((784, 100, 10))
+        init = {k: stored[k].astype(dtype) for k in stored.files}
+    x, t = _flat(train_set)
+    x = x.astype(dtype)
+    model = nn.MLP((784, 100, 10), dtype=dtype)
     model.load_state_dict(init)
-    train_flat = type(train_set)(*_flat(train_set))
-    losses = _train(model, optim.SGD(model.parameters(), lr=0.1), train_flat, epochs=20, seed=0)
-    ref_losses, ref_state = _numpy_reference(init, *_flat(train_set), epochs=20, seed=0)
+    losses = _train(model, optim.SGD(model.parameters(), lr=0.1), type(train_set)(x, t), epochs, seed=0)
+    ref_losses, ref_state = _numpy_reference(init, x, t, epochs, seed=0)
+    assert len(losses) == len(ref_losses) == epochs * 80
+    state = model.state_dict()
+    assert all(p.dtype == dtype for p in state.values())
+    return (losses, state), (ref_losses, ref_state)
 
-    assert len(losses) == len(ref_losses) == 20 * 80
-    np.testing.assert_allclose(losses[:80], ref_losses[:80], rtol=0, atol=1e-6)  # the first epoch
-    np.testing.assert_allclose(losses, ref_losses, rtol=0, atol=1e-5)  # float32 drift stays tiny
-    for name, p in model.state_dict().items():
-        assert p.dtype == np.float32
-        np.testing.assert_allclose(p, ref_state[name], rtol=0, atol=1e-4)
-    x_test, t_test = _flat(test_set)
-    ref_model = nn.MLP((784, 100, 10))
-    ref_model.load_state_dict(ref_state)
-    assert _accuracy(model, x_test, t_test) == _accuracy(ref_model, x_test, t_test)
+
+def _test_accuracy(state, test_set):
+    model = nn.MLP((784, 100, 10), dtype=state["fc1.W"].dtype)
+    model.load_state_dict(state)
+    x, t = _flat(test_set)
+    return _accuracy(model, x.astype(state["fc1.W"].dtype), t)
+
+
+# Step-by-step agreement is checked where it is exact by design. The engine and the by-hand
+# reference do the same arithmetic, but not always in the same order (BLAS picks its kernels,
+# and with them its summation order, per CPU), so each step may differ by a rounding error,
+# and SGD amplifies such differences over many steps. In float64 a rounding error is 1e-16
+# and stays far below any difference a wrong derivative makes (measured: under 1e-14 after
+# 400 steps); in float32 it is 1e-7 and grows to 4e-4 over 1,600 steps (AMD EPYC, AVX2), so
+# the long float32 run is checked by its outcome instead.
+
+
+def test_mlp_matches_a_numpy_reference_step_by_step(digits):
+    # float64, 5 epochs: every loss and the final weights agree to 1e-10
+    (losses, state), (ref_losses, ref_state) = _engine_and_reference(digits, np.float64, epochs=5)
+    np.testing.assert_allclose(losses, ref_losses, rtol=0, atol=1e-10)
+    for name, p in state.items():
+        np.testing.assert_allclose(p, ref_state[name], rtol=0, atol=1e-10, err_msg=name)
+
+
+def test_mlp_float32_training_ends_where_the_numpy_reference_does(digits):
+    # The recipe's own dtype and length (float32, 20 epochs): step by step while rounding
+    # differences are still rounding-sized (the first epoch: 2.4e-7 measured), then what a
+    # user sees at the end: the last epoch's mean loss to 0.5% (0.01% measured) and the test
+    # accuracy to 5 of the 2,000 test images (1 measured).
+    (losses, state), (ref_losses, ref_state) = _engine_and_reference(digits, np.float32, epochs=20)
+    np.testing.assert_allclose(losses[:80], ref_losses[:80], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(losses[-80:].mean(), ref_losses[-80:].mean(), rtol=5e-3)
+    _, test_set = digits
+    accuracy, ref_accuracy = _test_accuracy(state, test_set), _test_accuracy(ref_state, test_set)
+    assert abs(accuracy - ref_accuracy) <= 5 / len(test_set.t), (accuracy, ref_accuracy)
 
 
 def test_mlp_recipe_reaches_the_reference_accuracy(digits):

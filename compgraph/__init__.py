@@ -9,12 +9,15 @@ Variable(7.0)
 """
 
 from compgraph import functions
+from compgraph.anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from compgraph.core import (
     Function,
+    HookHandle,
     Op,
     Variable,
     as_array,
     backward,
+    changed_in_place,
     dispatch,
     enable_grad,
     grad,
@@ -27,12 +30,16 @@ from compgraph.gradient_check import GradcheckError, gradcheck, numerical_grad
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyError",
     "Function",
     "GradcheckError",
+    "HookHandle",
     "Op",
     "Variable",
     "as_array",
     "backward",
+    "changed_in_place",
+    "detect_anomaly",
     "dispatch",
     "enable_grad",
     "functions",
@@ -40,6 +47,7 @@ __all__ = [
     "gradcheck",
     "hessian",
     "hvp",
+    "is_anomaly_enabled",
     "is_grad_enabled",
     "jacobian",
     "jvp",

@@ -18,6 +18,7 @@ Nothing is recursive, so a graph of any depth works. docs/engine.md walks throug
 
 from __future__ import annotations
 
+import copy
 import itertools
 import weakref
 from collections.abc import Callable, Container, Iterator, Sequence
@@ -38,6 +39,8 @@ Operand: TypeAlias = "Variable | np.ndarray | int | float"
 
 # Whether ops record the graph: per thread (and per asyncio task), like PyTorch's grad mode.
 _grad_mode: ContextVar[bool] = ContextVar("compgraph_grad_enabled", default=True)
+# The watcher of compgraph.anomaly.detect_anomaly(), told of every op and every backward step.
+_anomaly: ContextVar[Any] = ContextVar("compgraph_anomaly", default=None)
 
 
 @contextmanager
@@ -70,6 +73,27 @@ def is_grad_enabled() -> bool:
     return _grad_mode.get()
 
 
+# --- in-place changes ---------------------------------------------------------------------------
+# Every Variable has a stamp: the value of this clock when its data was set. A rule computes
+# with its inputs' data at backward time, so an input stamped later than the op's output was
+# changed in place after the forward pass, and the backward pass raises rather than use it.
+_clock = 0
+
+
+def changed_in_place(*variables: Variable) -> None:
+    """Record that these Variables' data changed in place (optimizers call it on each step).
+
+    A graph recorded before the change then refuses to backpropagate through them, instead of
+    giving gradients computed with the new values: ``loss.backward()`` after ``opt.step()``
+    raises. Changes you make to ``.data`` yourself go unseen unless you call this (or run
+    under ``detect_anomaly()``, which checks every saved value).
+    """
+    global _clock
+    _clock += 1
+    for v in variables:
+        v._stamp = _clock
+
+
 class Variable:
     """A value in the computational graph and, after a backward pass, its gradient.
 
@@ -84,7 +108,7 @@ class Variable:
     Variable(6.0)
     """
 
-    __slots__ = ("data", "grad", "creator", "name", "generation", "requires_grad", "__weakref__")
+    __slots__ = ("data", "grad", "creator", "name", "generation", "requires_grad", "_stamp", "__weakref__")
     # Makes NumPy return NotImplemented from `ndarray + Variable`, so our reflected operator runs.
     __array_ufunc__ = None
 
@@ -109,6 +133,7 @@ class Variable:
         self.creator: Function | None = None  # the function that computed it; None for a leaf
         self.generation = 0  # one more than its creator's: the backward pass runs newest first
         self.requires_grad: bool = requires_grad
+        self._stamp = _clock  # when this value was set: see changed_in_place
 
     # --- array-like attributes -------------------------------------------------------------
     @property
@@ -133,10 +158,55 @@ class Variable:
         return _shape.transpose(self)
 
     def __len__(self) -> int:
+        if not self.data.ndim:
+            raise TypeError("len() of a 0-d Variable: it holds one number (read it with .item())")
         return len(self.data)
+
+    def __iter__(self) -> Iterator[Variable]:
+        """The rows ``x[0], x[1], …``, each a recorded slice as in ``x[i]``."""
+        n = len(self)  # a 0-d Variable is not iterable
+        return (self[i] for i in range(n))
 
     def __bool__(self) -> bool:
         return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self._one_number("float"))
+
+    def __int__(self) -> int:
+        return int(self._one_number("int"))
+
+    def _one_number(self, to: str) -> Any:
+        if self.data.size != 1:
+            raise TypeError(
+                f"{to}() of a Variable of shape {self.shape}: only a one-element Variable converts to "
+                "a Python number (use .data for the array)"
+            )
+        return self.data.item()
+
+    # A Variable is a node of the graph, hashed and compared by identity (the engine keys its
+    # dicts by Variable): == between Variables is `is`. Comparing values has no gradient, so
+    # < <= > >= give constant bool Variables, and == against a number or an array raises
+    # rather than answer False for a Variable that holds exactly that value.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other if isinstance(other, Variable) else _compare_values("==", self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other if isinstance(other, Variable) else _compare_values("!=", self, other)
+
+    def __lt__(self, other: Operand) -> Variable:
+        return _constant(self.data < as_array(other))
+
+    def __le__(self, other: Operand) -> Variable:
+        return _constant(self.data <= as_array(other))
+
+    def __gt__(self, other: Operand) -> Variable:
+        return _constant(self.data > as_array(other))
+
+    def __ge__(self, other: Operand) -> Variable:
+        return _constant(self.data >= as_array(other))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         return np.array(self.data, dtype=dtype, copy=copy)
@@ -161,8 +231,11 @@ class Variable:
     def backward(self, retain_grad: bool = False, create_graph: bool = False) -> None:
         """Backpropagate from this Variable, seeding ones of its shape.
 
+        For a non-scalar Variable the seed of ones gives the gradients of ``self.sum()`` (as
+        in DeZero; PyTorch asks for an explicit seed instead: pass one with ``backward(y, g)``).
         Gradients ACCUMULATE into the ``.grad`` of every leaf the graph reaches (call
-        ``cleargrad()`` to reset). Intermediate gradients are freed unless ``retain_grad``.
+        ``cleargrad()`` to reset); each ``.grad`` owns its array. Intermediate gradients are
+        freed unless ``retain_grad`` (or the intermediate's own ``retain_grad()``).
         With ``create_graph`` the backward pass is itself recorded, so the gradients can be
         differentiated again.
         """
@@ -171,6 +244,33 @@ class Variable:
     def cleargrad(self) -> None:
         """Forget the accumulated gradient."""
         self.grad = None
+
+    def register_hook(self, fn: Callable[[Variable], Any]) -> HookHandle:
+        """Call ``fn(gradient)`` when this Variable's gradient is complete in a backward pass.
+
+        ``fn`` gets the gradient as a Variable and may return a replacement (a Variable or an
+        array of the same shape), which is what flows on (and into ``.grad`` for a leaf); None
+        keeps it. With ``create_graph=True`` the gradient is part of the recorded graph, and
+        so is what ``fn`` computes from it. Returns a handle: ``handle.remove()`` unhooks.
+
+        >>> x = Variable(3.0)
+        >>> handle = x.register_hook(lambda g: g * 10)
+        >>> (x * x).backward()
+        >>> x.grad
+        Variable(60.0)
+        """
+        if not callable(fn):
+            raise TypeError(f"register_hook: expected a function fn(grad), got {type(fn).__name__}")
+        if not self.requires_grad:
+            _check_differentiable(self, "register_hook: the Variable")
+        return _hooks_for(self).add(fn)
+
+    def retain_grad(self) -> None:
+        """Keep this intermediate's gradient in ``.grad`` after each ``backward()`` (a leaf's is
+        always kept); ``backward(retain_grad=True)`` keeps every intermediate's."""
+        if not self.requires_grad:
+            _check_differentiable(self, "retain_grad: the Variable")
+        _hooks_for(self).retain = True
 
     def detach(self) -> Variable:
         """A new leaf sharing this Variable's data, cut from the graph."""
@@ -243,6 +343,19 @@ class Variable:
         return _shape.get_item(self, index)
 
 
+def _constant(a: Any) -> Variable:
+    return Variable(np.asarray(a), requires_grad=False)
+
+
+def _compare_values(op: str, x: Variable, other: object) -> bool:
+    if other is None or not isinstance(other, (np.ndarray, np.generic, int, float)):
+        return op == "!="  # not a value: never equal (x == None, x in [None, "a"])
+    raise TypeError(
+        f"Variable {op} {type(other).__name__}: == and != compare Variables by identity (a Variable "
+        f"is a graph node); compare values with x.data {op} value, or x.item() {op} value"
+    )
+
+
 def _data_array(data: Any) -> np.ndarray:
     """The array a Variable stores for ``data`` that is not an ndarray; a TypeError for what is
     not a number."""
@@ -279,15 +392,22 @@ def _as_input(f: Function, position: int, x: Any, like: np.dtype | None) -> Vari
 
     A Python number takes the dtype ``like`` of the arrays it meets, as NumPy's weak scalars
     do: ``x32 * 2.0`` stays float32 and ``labels + 1`` stays integer; a float meeting integers
-    becomes float64. Its constant is shared by every use: ``y * 1.0001`` in a loop converts
-    1.0001 once (converting costs as much as the product). A shared constant always holds its
-    number: its data is a view of immutable bytes (not even its writeable flag can be set), and
-    one whose ``.data`` was rebound is not reused.
+    becomes float64, and a number meeting bools int64 or float64 (``mask * 2`` counts).
+
+    Its constant is shared by every use: ``y * 1.0001`` in a loop converts 1.0001 once
+    (converting costs as much as the product). A shared constant always holds its number: its
+    data is a view of immutable bytes (not even its writeable flag can be set), and one whose
+    ``.data`` was rebound is not reused.
     """
     if isinstance(x, Variable):
         return x
     if type(x) is float or type(x) is int:
-        dtype = _FLOAT64 if like is None or (like.kind != "f" and type(x) is float) else like
+        if like is None or (type(x) is float and like.kind != "f"):
+            dtype = _FLOAT64
+        elif like.kind == "b":  # an int meeting bools
+            dtype = _INT64
+        else:
+            dtype = like
         hit = _numbers.get((x, dtype))  # (1 and 1.0 are one key: in one dtype, one array)
         if hit is not None and hit[0].data is hit[1]:
             return hit[0]
@@ -306,7 +426,7 @@ def _as_input(f: Function, position: int, x: Any, like: np.dtype | None) -> Vari
     )
 
 
-_FLOAT64 = np.dtype(np.float64)
+_FLOAT64, _INT64 = np.dtype(np.float64), np.dtype(np.int64)
 _numbers: dict[tuple[Any, np.dtype], tuple[Variable, np.ndarray]] = {}  # for _as_input
 
 
@@ -319,7 +439,9 @@ class Function:
     with that input's shape; a gradient of the shape the input was broadcast to is summed back.
     ``self.inputs`` holds the input Variables and ``self.outputs`` weak references to the
     outputs. Call an instance on Variables, arrays or scalars; it returns a Variable, or a
-    tuple of Variables for several outputs.
+    tuple of Variables for several outputs. Each call is a node of its own: calling an
+    instance again runs a (shallow) copy of it, so state a ``forward`` keeps on ``self`` is
+    per call.
 
     How it reads in drawings and traces: ``label`` (the text in its node; the class name by
     default), ``formula`` and ``local_derivatives`` (see ``compgraph.notation``) and
@@ -350,11 +472,14 @@ class Function:
     grad_rules: tuple[str, ...] = ()
 
     def __call__(self, *inputs: Operand) -> Any:
+        f = self
+        if getattr(f, "inputs", None) is not None:  # called before: this call is a node of its own
+            f = copy.copy(f)
         if len(inputs) == 2:
-            return _apply2(self, inputs[0], inputs[1])
+            return _apply2(f, inputs[0], inputs[1])
         if len(inputs) == 1:
-            return _apply1(self, inputs[0])
-        return _apply(self, inputs)
+            return _apply1(f, inputs[0])
+        return _apply(f, inputs)
 
     @property
     def generation(self) -> int:
@@ -456,10 +581,14 @@ def _record(f: Function, ys: Any) -> Any:
             if x.requires_grad and x.generation > generation:
                 generation = x.generation
     if type(ys) is tuple:
-        return _record_several(f, ys, generation)
-    out = _output(f, ys, generation)
-    if out.creator is not None and not isinstance(f, Op):  # an Op's output is found from the graph
-        f.outputs = (weakref.ref(out),)
+        out: Any = _record_several(f, ys, generation)
+    else:
+        out = _output(f, ys, generation)
+        if out.creator is not None and not isinstance(f, Op):  # an Op's output is found from the graph
+            f.outputs = (weakref.ref(out),)
+    watch = _anomaly.get()
+    if watch is not None:
+        watch.recorded(f, out)
     return out
 
 
@@ -591,14 +720,22 @@ def _backprop(
 
     for y, gy in zip(outputs, grad_outputs):
         accumulate(y, _seed(y, gy, create_graph))  # step 1
+    watch = _anomaly.get()
     token = _grad_mode.set(create_graph)  # a plain pass's rules run on arrays and record nothing
     try:
         while pending:
             y = heappop(pending)[2]
             f = y.creator
+            if _hooks:  # a hook sees (and may replace) a value's gradient once it is complete
+                _run_output_hooks(f, y, grads, create_graph)
             gys, gxs = _run_rule(f, y, grads, keep, create_graph)  # step 2
+            if watch is not None:
+                watch.stepped(f, y, gys, gxs)
             fitted = []
+            stamp = y._stamp
             for x, gx in zip(f.inputs, gxs):
+                if x._stamp > stamp:  # set after y was computed from it
+                    raise _changed_error(f, x)
                 if gx is None or not x.requires_grad:
                     gx = None
                 else:
@@ -609,9 +746,113 @@ def _backprop(
                 fitted.append(gx)
             if observer is not None:  # it sees each input's gradient as it was added up
                 observer(f, gys, tuple(fitted))
+        if _hooks:
+            for x in [x for x in grads if x.creator is None]:  # the leaves' gradients are complete now
+                grads[x] = _hooked_gradient(x, grads[x], create_graph)
     finally:
         _grad_mode.reset(token)
     return grads
+
+
+# --- hooks: register_hook and retain_grad ------------------------------------------------------
+class HookHandle:
+    """What ``Variable.register_hook`` returns: ``remove()`` takes the hook off again."""
+
+    __slots__ = ("_hooks", "_key")
+
+    def __init__(self, hooks: _Hooks, key: int):
+        self._hooks, self._key = hooks, key
+
+    def remove(self) -> None:
+        """Unhook (again: nothing happens)."""
+        h = self._hooks
+        h.fns.pop(self._key, None)
+        v = h.variable()
+        if not h.fns and not h.retain and v is not None and _hooks.get(id(v)) is h:
+            del _hooks[id(v)]  # the backward pass skips its hook checks again once none is left
+
+
+class _Hooks:
+    """The hooks of one Variable, and whether ``retain_grad`` keeps its gradient."""
+
+    __slots__ = ("variable", "fns", "retain")
+    _keys = itertools.count()
+
+    def __init__(self, v: Variable):
+        key, table = id(v), _hooks  # the table itself: at exit the module's names become None
+        self.variable = weakref.ref(v, lambda _: table.pop(key, None))
+        self.fns: dict[int, Callable[[Variable], Any]] = {}  # in the order they were added
+        self.retain = False
+
+    def add(self, fn: Callable[[Variable], Any]) -> HookHandle:
+        key = next(self._keys)
+        self.fns[key] = fn
+        return HookHandle(self, key)
+
+
+#: The hooks of the Variables that have some, by id: a dict keyed by the Variables themselves
+#: would keep them alive. The backward pass looks here only while it is not empty.
+_hooks: dict[int, _Hooks] = {}
+
+
+def _hooks_for(v: Variable) -> _Hooks:
+    h = _hooks_of(v)
+    if h is None:
+        h = _hooks[id(v)] = _Hooks(v)
+    return h
+
+
+def _hooks_of(v: Variable) -> _Hooks | None:
+    h = _hooks.get(id(v))
+    return h if h is not None and h.variable() is v else None
+
+
+class _Retained:
+    """The Variables whose gradient ``retain_grad()`` keeps."""
+
+    def __contains__(self, v: object) -> bool:
+        h = _hooks.get(id(v))
+        return h is not None and h.retain and h.variable() is v
+
+
+_RETAINED = _Retained()
+
+
+def _run_output_hooks(f: Function, y: Variable, grads: dict[Variable, Any], create_graph: bool) -> None:
+    """Let the hooks of ``f``'s outputs replace their (now complete) gradients in ``grads``."""
+    outs = (y,) if isinstance(f, Op) else [ref() for ref in f.outputs]
+    for out in outs:
+        if out is not None and out in grads:
+            grads[out] = _hooked_gradient(out, grads[out], create_graph)
+
+
+def _hooked_gradient(x: Variable, g: Any, create_graph: bool) -> Any:
+    """``x``'s gradient ``g`` after each of its hooks has seen it (and maybe replaced it)."""
+    h = _hooks_of(x)
+    if h is None:
+        return g
+    for fn in list(h.fns.values()):
+        new = fn(g if isinstance(g, Variable) else Variable(np.asarray(g), requires_grad=False))
+        if new is None:
+            continue
+        new = _pass_gradient(new, create_graph)
+        if new.shape != x.shape:
+            raise ValueError(
+                f"the hook {getattr(fn, '__qualname__', fn)!r} of {_label(x)}a Variable of shape "
+                f"{x.shape} returned a gradient of shape {new.shape}; a hook must keep the shape"
+            )
+        g = new if new.dtype == x.dtype else new.astype(x.dtype)
+    return g
+
+
+def _changed_error(f: Function, x: Variable) -> RuntimeError:
+    i = next(i for i, v in enumerate(f.inputs) if v is x)
+    return RuntimeError(
+        f"{type(f).__name__}: its input {i} {_label(x)}({x.shape} {x.dtype}) was changed in place "
+        "after the forward pass (by an optimizer step or another changed_in_place), so the gradient "
+        "would be computed with the new value. Call backward() before opt.step(), or run the "
+        "forward pass again after it (detect_anomaly() shows where the op was called)."
+    )
 
 
 def _seed(y: Variable, gy: Any, create_graph: bool) -> Any:
@@ -746,15 +987,42 @@ class _Everything:
 _EVERYTHING = _Everything()
 
 
-def _grad_variable(g: Any) -> Variable:
-    """A gradient as it reaches ``.grad``: a Variable around a writeable ndarray."""
-    if isinstance(g, Variable):
-        return g
-    if type(g) is not np.ndarray:
-        g = np.asarray(g)  # a NumPy scalar from a 0-d op
-    elif not g.flags.writeable:  # a broadcast view: users may update a gradient in place
-        g = g.copy()
-    return Variable(g, requires_grad=False)
+class _Handout:
+    """Gives out the gradients of one backward pass as Variables that own their arrays.
+
+    A rule may pass one array on to several inputs (``x + y`` gives both its upstream
+    gradient), and a seed may be the caller's own array: so that ``W.grad.data *= 0.5``
+    changes W's gradient alone, a gradient whose memory another handed-out gradient (or a
+    ``grad_outputs`` array) already uses is copied, as is a read-only one (a broadcast view).
+    """
+
+    def __init__(self, grad_outputs: Sequence[Any]):
+        self.taken = set()  # the ids of the arrays that own the memory given out so far
+        for g in grad_outputs:
+            if g is not None:
+                self.taken.add(id(_buffer(as_array(g))))
+
+    def __call__(self, g: Any) -> Variable:
+        if isinstance(g, Variable):  # a recorded pass: the gradient is a node of the new graph
+            if id(_buffer(g.data)) in self.taken:
+                with enable_grad():
+                    g = g * 1  # a node of its own, with an array of its own
+            self.taken.add(id(_buffer(g.data)))
+            return g
+        if type(g) is not np.ndarray:  # a NumPy scalar from a 0-d op: a new array is all its own
+            return Variable(np.asarray(g), requires_grad=False)
+        owner = id(_buffer(g))
+        if not g.flags.writeable or owner in self.taken:
+            return Variable(g.copy(), requires_grad=False)
+        self.taken.add(owner)
+        return Variable(g, requires_grad=False)
+
+
+def _buffer(a: np.ndarray) -> np.ndarray:
+    """The array that owns ``a``'s memory (``a`` itself, or the base of a view)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
 
 
 def _as_tuple(xs: Any) -> tuple[Any, ...]:
@@ -798,18 +1066,19 @@ def _backward_into_grads(
     create_graph: bool,
     observer: Observer | None,
 ) -> None:
-    grads = _backprop(outputs, grad_outputs, _EVERYTHING if retain_grad else (), create_graph, observer)
+    keep = _EVERYTHING if retain_grad else _RETAINED if _hooks else ()
+    grads = _backprop(outputs, grad_outputs, keep, create_graph, observer)
+    handout = _Handout(grad_outputs)
     for x, g in grads.items():
-        if x.creator is not None and not retain_grad:
+        if x.creator is not None and x not in keep:
             continue
-        g = _grad_variable(g)
         if x.grad is None:
-            x.grad = g
+            x.grad = handout(g)
         elif create_graph:
             with enable_grad():
                 x.grad = x.grad + g  # recorded: the sum is part of the new graph
         else:
-            x.grad = Variable(x.grad.data + g.data, requires_grad=False)
+            x.grad = Variable(x.grad.data + as_array(g), requires_grad=False)
 
 
 def grad(
@@ -841,7 +1110,8 @@ def grad(
     reaching = [(y, g) for y, g in zip(outs, gouts) if not isinstance(y, Variable) or y.requires_grad]
     targets = set(ins)
     grads = _backprop([y for y, _ in reaching], [g for _, g in reaching], targets, create_graph, observer)
-    return tuple(None if (g := grads.get(x)) is None else _grad_variable(g) for x in ins)
+    handout = _Handout(gouts)
+    return tuple(None if (g := grads.get(x)) is None else handout(g) for x in ins)
 
 
 # Variable's operators and methods are ops of compgraph.functions, which builds on this module:

@@ -134,11 +134,17 @@ def _is_basic(index: Any) -> bool:
 
 
 def _plain_index(index: Any) -> Any:
-    if isinstance(index, Variable):
-        return index.data
+    """``index`` with Variables unwrapped and index arrays copied: the backward pass scatters
+    to where the forward pass gathered from, even if the caller's array changes in between."""
     if isinstance(index, tuple):
-        return tuple(p.data if isinstance(p, Variable) else p for p in index)
-    return index
+        return tuple(_plain_index_part(p) for p in index)
+    return _plain_index_part(index)
+
+
+def _plain_index_part(part: Any) -> Any:
+    if isinstance(part, Variable):
+        part = part.data
+    return part.copy() if isinstance(part, np.ndarray) else part
 
 
 def scatter_add_array(gy: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from compgraph._checks import number
-from compgraph.core import Variable
+from compgraph.core import Variable, changed_in_place
 
 
 def hyperparameter(owner: str, name: str, value: Any, low: float = 0.0, high: float | None = None) -> float:
@@ -19,8 +19,8 @@ def hyperparameter(owner: str, name: str, value: Any, low: float = 0.0, high: fl
     """
     value = number(owner, name, value)
     if not np.isfinite(value) or value < low or (high is not None and value >= high):
-        bound = f"[{low}, {high})" if high is not None else f">= {low}"
-        raise ValueError(f"{owner}: {name} must be {bound}, got {value}")
+        bound = f"in [{low:g}, {high:g})" if high is not None else f">= {low:g}"
+        raise ValueError(f"{owner}: {name} must be a finite number {bound}, got {value}")
     return value
 
 
@@ -63,7 +63,12 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """Update each parameter that has a gradient, once."""
+        """Update each parameter that has a gradient, once.
+
+        A graph recorded before the step can no longer backpropagate through the updated
+        parameters (it would use their new values): its ``backward()`` raises.
+        """
+        updated = []
         for p, state in zip(self.params, self.state):
             if p.grad is None:
                 continue
@@ -80,6 +85,8 @@ class Optimizer:
                 data = p.data = data.copy()
             state["step"] = state.get("step", 0) + 1
             self.update(data, g, state)
+            updated.append(p)
+        changed_in_place(*updated)
 
     def update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         """Update ``p`` in place from its gradient ``g`` (never modify ``g``); ``state`` persists."""

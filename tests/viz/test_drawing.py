@@ -1,6 +1,9 @@
 """Files and inline pictures: SVG with and without Graphviz, PNG/PDF, DOT, HTML, Jupyter."""
 
+import importlib.util
 import shutil
+import sys
+import types
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -19,11 +22,45 @@ def dot_installed() -> bool:
     return render_mod.graphviz_available()
 
 
-@pytest.fixture
-def no_dot(monkeypatch):
+def hide_dot(monkeypatch):
     """A machine without Graphviz's dot program."""
     real_which = shutil.which
     monkeypatch.setattr(render_mod.shutil, "which", lambda name: None if name == "dot" else real_which(name))
+
+
+@pytest.fixture
+def no_dot(monkeypatch):
+    hide_dot(monkeypatch)
+
+
+INSTALL_HINTS = [
+    "apt install graphviz",
+    "brew install graphviz",
+    "conda install",
+    "pip install 'compgraph[viz]'",
+]
+
+
+def hide_graphviz_package(monkeypatch):
+    """A machine without the ``graphviz`` Python package: importing it raises ImportError."""
+    monkeypatch.setitem(sys.modules, "graphviz", None)
+
+
+def graphviz_package_or_stand_in(monkeypatch):
+    """The ``graphviz`` package, or an empty stand-in where it is not installed.
+
+    ``pipe`` imports it before it looks for ``dot`` and uses it only after, so the stand-in lets
+    the missing-``dot`` case run on a machine without the package.
+    """
+    if importlib.util.find_spec("graphviz") is None:
+        monkeypatch.setitem(sys.modules, "graphviz", types.ModuleType("graphviz"))
+
+
+def dot_on_path(monkeypatch):
+    """``dot`` found on PATH, whether or not it is installed."""
+    real_which = shutil.which
+    found = {"dot": "/usr/bin/dot"}
+    monkeypatch.setattr(render_mod.shutil, "which", lambda name: found.get(name) or real_which(name))
 
 
 def test_builtin_svg_holds_the_seeds_values_and_gradients(ao, no_dot, tmp_path):
@@ -51,20 +88,43 @@ def test_png_and_pdf_through_graphviz(ao, tmp_path):
     assert viz.render(ao["price"], path=tmp_path / "p.pdf").read_bytes().startswith(b"%PDF")
 
 
+# The package is asked for first: without it, PNG and PDF are an ImportError naming the `viz`
+# extra whether or not `dot` is there; with it, a missing `dot` program is a RuntimeError.
+NEEDS_THE_PACKAGE = "needs the `graphviz` Python package"
+NEEDS_DOT = "needs Graphviz's `dot` program, which is not on PATH"
+MISSING = {
+    "graphviz package": ([hide_graphviz_package, dot_on_path], ImportError, NEEDS_THE_PACKAGE),
+    "dot program": ([graphviz_package_or_stand_in, hide_dot], RuntimeError, NEEDS_DOT),
+    "both": ([hide_graphviz_package, hide_dot], ImportError, NEEDS_THE_PACKAGE),
+}
+
+
+@pytest.mark.parametrize("missing", MISSING)
 @pytest.mark.parametrize("suffix", [".png", ".pdf"])
-def test_png_and_pdf_without_dot_say_how_to_install_graphviz(ao, no_dot, tmp_path, suffix):
+def test_png_and_pdf_without_graphviz_say_how_to_install_it(ao, monkeypatch, tmp_path, suffix, missing):
+    simulations, error, reason = MISSING[missing]
+    for simulate in simulations:
+        simulate(monkeypatch)
     path = tmp_path / f"price{suffix}"
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(error) as info:
         viz.render(ao["price"], path=path)
     message = str(info.value)
-    for hint in [
-        "apt install graphviz",
-        "brew install graphviz",
-        "conda install",
-        "pip install 'compgraph[viz]'",
-    ]:
+    assert reason in message and f"writing {suffix[1:].upper()}" in message
+    for hint in INSTALL_HINTS:
         assert hint in message
     assert not path.exists()  # nothing half written
+
+
+def test_a_dot_on_path_that_cannot_be_run_is_a_runtime_error(ao, monkeypatch, tmp_path):
+    # shutil.which finds a `dot` that the graphviz package then fails to start
+    require(importlib.util.find_spec("graphviz") is not None, "COMPGRAPH_REQUIRE_DOT", "the graphviz package")
+    dot_on_path(monkeypatch)
+    monkeypatch.setenv("PATH", str(tmp_path))  # where the package looks for it: nothing there
+    with pytest.raises(RuntimeError, match="Graphviz's `dot` program could not be run") as info:
+        viz.render(ao["price"], path=tmp_path / "price.png")
+    for hint in INSTALL_HINTS:
+        assert hint in str(info.value)
+    assert not (tmp_path / "price.png").exists()
 
 
 @pytest.fixture
@@ -120,21 +180,6 @@ def test_an_unwritable_target_keeps_its_folder_clean(ao, tmp_path):
 def test_png_with_the_builtin_layout_is_refused(ao, tmp_path):
     with pytest.raises(ValueError, match="built-in layout writes SVG and HTML only"):
         viz.render(ao["price"], path=tmp_path / "p.png", engine="builtin")
-
-
-def test_missing_graphviz_package_is_an_import_error_naming_the_extra(ao, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name == "graphviz":
-            raise ImportError("No module named 'graphviz'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError, match=r"pip install 'compgraph\[viz\]'"):
-        render_mod.pipe("digraph {}", "png")
 
 
 def test_dot_and_html_files(ao, tmp_path):

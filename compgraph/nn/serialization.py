@@ -57,8 +57,9 @@ def save_file(
 def load_file(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The named arrays and the metadata stored in a safetensors file.
 
-    A file that is not valid safetensors (truncated, corrupt, another format) raises a
-    ValueError naming it.
+    A file that is not valid safetensors (truncated, corrupt, another format), or that holds
+    a tensor of a dtype NumPy has no type for (bfloat16, float8), raises a ValueError naming
+    the file (and the tensor and its dtype).
     """
     st = _safetensors("loading weights")
     path = Path(path)
@@ -67,9 +68,24 @@ def load_file(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     try:
         with st.safe_open(str(path), framework="np") as f:
             metadata = dict(f.metadata() or {})
-            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (not a dict)
+            tensors = {name: _get_tensor(f, name, path) for name in f.keys()}  # noqa: SIM118 (not a dict)
     except st.SafetensorError as exc:
         raise ValueError(
             f"{path} is not a valid safetensors file ({exc}); it may be truncated or corrupt"
         ) from exc
     return tensors, metadata
+
+
+def _get_tensor(f, name: str, path: Path) -> np.ndarray:
+    """Tensor ``name`` of an open safetensors file; a ValueError for a dtype NumPy lacks."""
+    # safetensors maps BF16 to a dtype name NumPy does not know (TypeError) and F8_* to
+    # attributes of numpy that it lacks (AttributeError)
+    try:
+        return f.get_tensor(name)
+    except (TypeError, AttributeError) as exc:
+        dtype = f.get_slice(name).get_dtype()
+        raise ValueError(
+            f"{path}: tensor {name!r} has dtype {dtype}, which NumPy (and so compgraph) cannot "
+            f"hold; convert the file's tensors to float32 first, e.g. in PyTorch with "
+            f"tensor.float() ({exc})"
+        ) from exc

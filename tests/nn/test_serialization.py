@@ -178,3 +178,22 @@ def test_without_safetensors_the_error_names_the_extra(tmp_path, monkeypatch):
         _model().save(tmp_path / "m.safetensors")
     with pytest.raises(ImportError, match="loading weights needs the safetensors package"):
         _model().load(tmp_path / "m.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("dtype", "name"), [("bfloat16", "BF16"), ("float8_e4m3fn", "F8_E4M3"), ("float8_e5m2", "F8_E5M2")]
+)
+def test_a_tensor_of_a_dtype_numpy_lacks_is_a_value_error_naming_file_tensor_and_dtype(tmp_path, dtype, name):
+    import safetensors.torch
+    import torch
+
+    path = tmp_path / "half.safetensors"
+    tensors = {"fine": torch.ones(2), "layer.W": torch.ones(2, 3).to(getattr(torch, dtype))}
+    safetensors.torch.save_file(tensors, str(path))
+    with pytest.raises(ValueError) as info:
+        nn.load_file(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: tensor 'layer.W' has dtype {name}, which NumPy")
+    assert "tensor.float()" in message
+    with pytest.raises(ValueError, match=rf"tensor 'layer\.W' has dtype {name}"):
+        nn.Sequential(nn.Linear(2, 3)).load(path)

@@ -181,6 +181,12 @@ def _mT(a):
     return a.transpose((0, 2, 1))
 
 
+def _rows(W):
+    # W (OC, C, KH, KW) as (OC, C·KH·KW); sizes spelled out, as -1 is ambiguous when one is 0
+    OC, C, KH, KW = W.shape
+    return W.reshape(OC, C * KH * KW)
+
+
 class Conv2d(Op):
     __slots__ = ("stride", "pad")
 
@@ -190,7 +196,7 @@ class Conv2d(Op):
     def forward(self, x, W, b=None):
         N, OC = x.shape[0], W.shape[0]
         col = im2col_array(x, W.shape[2:], self.stride, self.pad)
-        y = W.reshape(OC, -1) @ col  # (OC, C·KH·KW) @ (N, C·KH·KW, OH·OW): NCHW directly
+        y = _rows(W) @ col  # (OC, C·KH·KW) @ (N, C·KH·KW, OH·OW): NCHW directly
         if b is not None:
             b = b.reshape(OC, 1)
             if np.result_type(y, b) == y.dtype:
@@ -203,10 +209,10 @@ class Conv2d(Op):
         # y = W·im2col(x) + b:  ∂L/∂x = col2im(Wᵀ·gy),  ∂L/∂W = Σₙ gyₙ·im2col(x)ₙᵀ,  ∂L/∂b = Σ gy
         N, OC = gy.shape[0], gy.shape[1]
         kernel = W.shape[2:]
-        gy3 = gy.reshape(N, OC, -1)
+        gy3 = gy.reshape(N, OC, gy.shape[2] * gy.shape[3])  # not -1: N may be 0
         gx = gW = None
         if self.needs_grad(0):
-            gx = _col2im(W.reshape(OC, -1).T @ gy3, x.shape, kernel, self.stride, self.pad)
+            gx = _col2im(_rows(W).T @ gy3, x.shape, kernel, self.stride, self.pad)
         if self.needs_grad(1):
             # recomputed rather than kept from forward: col is the largest array of the layer
             col = _im2col(x, kernel, self.stride, self.pad)

@@ -139,6 +139,37 @@ def test_conv2d_matches_torch():
         np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), atol=1e-12)
 
 
+@pytest.mark.parametrize(("stride", "pad", "bias"), [(1, 0, True), (2, 1, False), ((1, 2), (0, 1), True)])
+def test_conv2d_of_an_empty_batch_matches_torch(stride, pad, bias):
+    import torch
+
+    x, W, b = _arrays((0, 3, 6, 5), (4, 3, 3, 2), True, 8)
+    b = b if bias else None
+    xv, Wv = Variable(x), Variable(W)
+    bv = None if b is None else Variable(b)
+    out = F.conv2d(xv, Wv, bv, stride=stride, pad=pad)
+    F.sum(out).backward()
+    xt, Wt = torch.tensor(x, requires_grad=True), torch.tensor(W, requires_grad=True)
+    bt = None if b is None else torch.tensor(b, requires_grad=True)
+    ot = torch.nn.functional.conv2d(xt, Wt, bt, stride=stride, padding=pad)
+    ot.sum().backward()
+    assert out.shape == tuple(ot.shape) and out.shape[:2] == (0, 4)
+    assert xv.grad.shape == (0, 3, 6, 5) and xv.grad.dtype == np.float64
+    np.testing.assert_array_equal(Wv.grad.data, Wt.grad.numpy())
+    np.testing.assert_array_equal(Wv.grad.data, np.zeros(W.shape))  # no image: no gradient
+    if bias:
+        np.testing.assert_array_equal(bv.grad.data, bt.grad.numpy())
+        np.testing.assert_array_equal(bv.grad.data, np.zeros(4))
+
+
+def test_conv2d_of_an_empty_batch_has_a_second_order_gradient():
+    x, W, b = (Variable(a) for a in _arrays((0, 2, 4, 4), (3, 2, 2, 2), True, 9))
+    gx, gW, gb = cg.grad(F.sum(F.conv2d(x, W, b, stride=2, pad=1) ** 3), [x, W, b], create_graph=True)
+    assert (gx.shape, gW.shape, gb.shape) == ((0, 2, 4, 4), (3, 2, 2, 2), (3,))
+    (ggW,) = cg.grad(F.sum(gW * gW) + F.sum(gb), [W])
+    np.testing.assert_array_equal(ggW.data, np.zeros((3, 2, 2, 2)))
+
+
 def test_im2col_by_hand_and_col2im_is_its_adjoint():
     col = F.im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2).data
     np.testing.assert_array_equal(col[0], [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]])

@@ -1,4 +1,8 @@
-"""Loss functions: softmax cross-entropy and mean squared error."""
+"""Loss functions: softmax cross-entropy and mean squared error.
+
+Both are means, so an empty batch gives NaN, as PyTorch's mse_loss and cross_entropy do
+(and NumPy's mean of nothing, but without its warning), and an empty gradient.
+"""
 
 from __future__ import annotations
 
@@ -41,12 +45,14 @@ class SoftmaxCrossEntropy(Op):
         _check_labels(x, t)
         self.picks = _label_positions(x, t)
         self.log_p = log_softmax_array(x, axis=1)  # kept: backward needs softmax(x) = e^log_p
+        if len(t) == 0:
+            return np.array(np.nan, dtype=self.log_p.dtype)
         # .mean() without its Python-level wrapper
         return -(_sum(self.log_p.ravel()[self.picks]) / len(t))
 
     def vjp(self, gy, y, x, t):
         # L = −mean(log softmax(x)[t]):  ∂L/∂x = (softmax(x) − onehot(t)) / N
-        n = len(t)
+        n = max(len(t), 1)  # an empty batch's gradient is empty: any scale will do
         if isinstance(x, Variable):  # recorded: softmax(x) must be differentiable again
             onehot = np.zeros(x.shape, dtype=x.dtype)
             onehot.ravel()[self.picks] = 1
@@ -69,15 +75,43 @@ class MeanSquaredError(Op):
 
     def forward(self, x0, x1):
         diff = x0 - x1
-        return (diff * diff).sum() / diff.size
+        total = (diff * diff).sum()
+        if diff.size == 0:
+            return np.array(np.nan, dtype=np.result_type(total, 1.0))
+        return total / diff.size
 
     def vjp(self, gy, y, x0, x1):
         # L = mean((x0 − x1)²):  ∂L/∂x0 = 2(x0 − x1)/n = −∂L/∂x1
         diff = x0 - x1
-        g = diff * (gy * (2 / diff.size))
+        g = diff * (gy * (2 / max(diff.size, 1)))  # size 0: an empty gradient, any scale will do
         return (g if self.needs_grad(0) else None), (-g if self.needs_grad(1) else None)
 
 
+def _check_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    """A ValueError unless one shape broadcasts to the other (a (4, 1) against a (4,) would
+    compare every element with every other, a (4, 4) mean instead of 4 squared errors)."""
+    try:
+        both = np.broadcast_shapes(a, b)
+    except ValueError:
+        both = None
+    if both in (a, b):
+        return
+    fix = f" (e.g. x0.reshape({b}) or x1.reshape({a}))" if np.prod(a) == np.prod(b) else ""
+    problem = "do not broadcast together"
+    if both is not None:
+        problem = f"would broadcast to {both}, pairing every element of one with every element of the other"
+    raise ValueError(
+        f"mean_squared_error: x0 of shape {a} and x1 of shape {b} {problem}; give them the same shape{fix}"
+    )
+
+
 def mean_squared_error(x0: Operand, x1: Operand) -> Variable:
-    """The mean over all elements of (x0 − x1)²."""
+    """The mean over all elements of (x0 − x1)²; NaN for empty arrays.
+
+    x0 and x1 have the same shape, or one broadcasts to the other's ((N, D) against (D,));
+    shapes that would both grow, like (4, 1) and (4,), are a ValueError.
+    """
+    a, b = (x.shape if isinstance(x, Variable) else np.shape(x) for x in (x0, x1))
+    if a != b:
+        _check_shapes(a, b)
     return MeanSquaredError()(x0, x1)

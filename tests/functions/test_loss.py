@@ -1,5 +1,7 @@
 """softmax_cross_entropy and mean_squared_error: values, stability, gradients, errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -83,3 +85,70 @@ def test_labels_of_any_integer_type_give_the_same_loss_and_gradient():
         results.append((loss.item(), x.grad.data))
     for loss, g in results[1:]:
         assert loss == results[0][0] and np.array_equal(g, results[0][1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mean_squared_error_of_empty_arrays_is_nan_as_in_torch(dtype):
+    import torch
+
+    x = Variable(np.zeros((0, 3), dtype))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither NumPy's "mean of empty slice" nor a division by 0
+        loss = F.mean_squared_error(x, np.zeros((0, 3), dtype))
+        loss.backward()
+    xt = torch.zeros((0, 3), dtype=getattr(torch, np.dtype(dtype).name), requires_grad=True)
+    loss_t = torch.nn.functional.mse_loss(xt, torch.zeros_like(xt))
+    loss_t.backward()
+    assert np.isnan(loss.item()) and np.isnan(loss_t.item())
+    assert loss.dtype == dtype and x.grad.shape == tuple(xt.grad.shape) == (0, 3)
+    assert x.grad.dtype == dtype
+
+
+@pytest.mark.parametrize(("a", "b"), [((4, 1), (4,)), ((4,), (4, 1)), ((1, 3), (3, 1))])
+def test_mean_squared_error_refuses_shapes_that_would_both_broadcast(a, b):
+    with pytest.raises(ValueError) as info:
+        F.mean_squared_error(Variable(np.zeros(a)), np.zeros(b))
+    message = str(info.value)
+    assert message.startswith(f"mean_squared_error: x0 of shape {a} and x1 of shape {b} would broadcast to")
+    assert f"x0.reshape({b}) or x1.reshape({a})" in message
+
+
+def test_mean_squared_error_refuses_shapes_that_do_not_broadcast():
+    with pytest.raises(ValueError, match=r"x0 of shape \(4, 2\) and x1 of shape \(3,\) do not broadcast"):
+        F.mean_squared_error(np.zeros((4, 2)), np.zeros(3))
+
+
+@pytest.mark.parametrize(("a", "b"), [((4, 2), (2,)), ((1,), (4,)), ((4, 2), ()), ((3, 1, 2), (3, 5, 2))])
+def test_mean_squared_error_broadcasting_one_side_matches_torch(a, b):
+    import torch
+
+    rng = np.random.default_rng(2)
+    x0, x1 = rng.normal(size=a), rng.normal(size=b)
+    v0, v1 = Variable(x0), Variable(x1)
+    loss = F.mean_squared_error(v0, v1)
+    loss.backward()
+    t0, t1 = torch.tensor(x0, requires_grad=True), torch.tensor(x1, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: "target size different to the input size"
+        loss_t = torch.nn.functional.mse_loss(t0, t1)
+    loss_t.backward()
+    assert loss.item() == pytest.approx(loss_t.item(), rel=1e-12)
+    np.testing.assert_allclose(v0.grad.data, t0.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(v1.grad.data, t1.grad.numpy(), rtol=1e-12)
+
+
+def test_softmax_cross_entropy_of_an_empty_batch_is_nan_as_in_torch():
+    import torch
+
+    x = Variable(np.zeros((0, 5), np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = F.softmax_cross_entropy(x, np.zeros(0, np.int64))
+        loss.backward()
+    xt = torch.zeros((0, 5), requires_grad=True)
+    loss_t = torch.nn.functional.cross_entropy(xt, torch.zeros(0, dtype=torch.long))
+    loss_t.backward()
+    assert np.isnan(loss.item()) and np.isnan(loss_t.item()) and loss.dtype == np.float32
+    assert x.grad.shape == tuple(xt.grad.shape) == (0, 5) and x.grad.dtype == np.float32
+    (g,) = cg.grad(F.softmax_cross_entropy(x, np.zeros(0, np.int64)), [x], create_graph=True)
+    assert g.shape == (0, 5)

@@ -17,7 +17,7 @@ def examples(page: Path) -> str:
     return "\n".join(blocks)
 
 
-@pytest.mark.parametrize("name", ["engine.md"])
+@pytest.mark.parametrize("name", ["engine.md", "gradients.md"])
 def test_every_example_of_the_page_runs_and_prints_what_it_shows(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # an example may write a file
     text = examples(DOCS / name)

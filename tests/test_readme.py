@@ -18,6 +18,7 @@ def test_readme_python_blocks_run_and_match_their_comments(tmp_path, monkeypatch
     assert namespace["price"].item() == pytest.approx(715.0)
     assert namespace["tax"].grad.item() == pytest.approx(650.0)
     assert namespace["x"].item() == pytest.approx(1.0)
+    assert namespace["H"].tolist() == [[6.0, 0.0], [0.0, 12.0]]
     svg = (tmp_path / "price.svg").read_text()
     assert "715" in svg and "650" in svg
     assert "∂price/∂tax = 1 × 650 = 650" in capsys.readouterr().out

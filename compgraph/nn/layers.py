@@ -3,6 +3,12 @@
 Parameters are float32 unless ``dtype=np.float64`` is asked for. Weights are drawn with He
 initialisation (``init="he"``, for a layer followed by ReLU) or Xavier (``init="xavier"``,
 for the others); biases start at zero. ``rng`` takes a seed or a ``np.random.Generator``.
+
+A layer with parameters (Linear, Conv2d, BatchNorm) takes arrays and Variables of its own
+dtype only, as PyTorch does: float64 data in a float32 layer would silently compute in
+float64, and integer data (uint8 images) is usually unscaled pixels, so both raise a
+TypeError that says how to convert. Lists and Python numbers, which carry no dtype, are
+converted to the layer's dtype.
 """
 
 from __future__ import annotations
@@ -19,12 +25,31 @@ from compgraph.nn.init import RngLike, as_rng, initial_weight
 from compgraph.nn.module import Module, Parameter
 
 
+def _layer_input(layer: Module, x: Operand, dtype: np.dtype) -> Operand:
+    """``x`` if it has the layer's ``dtype``: one comparison per call; a list becomes an array of it."""
+    if not isinstance(x, (np.ndarray, Variable)):
+        return np.asarray(x, dtype=dtype)
+    if x.dtype != dtype:
+        if x.dtype.kind == "f":
+            fix = f"or build the layer with dtype=np.{x.dtype} (model.astype(np.{x.dtype}) converts a model)"
+        else:  # integers are no parameter dtype, and integer images need scaling too
+            fix = f"scaling images to [0, 1] too (x.astype(np.{dtype}) / 255)"
+        raise TypeError(
+            f"{layer._describe()} holds {dtype} parameters but got {x.dtype} input; convert the "
+            f"input with x.astype(np.{dtype}), {fix}"
+        )
+    return x
+
+
 def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, (int, np.integer)) else tuple(value)  # type: ignore[return-value]
 
 
 class Linear(Module):
     """The affine map ``x @ W + b``: x (N, in_features) to (N, out_features); W is (in, out).
+
+    ``x`` must have the layer's dtype (float32 unless built with ``dtype=np.float64``):
+    convert float64 or integer data with ``x.astype(np.float32)``; see the module's notes.
 
     >>> layer = Linear(3, 2, rng=0)
     >>> layer(np.ones((4, 3), dtype=np.float32)).shape
@@ -49,6 +74,11 @@ class Linear(Module):
         self.b = Parameter(np.zeros(self.out_features, dtype=dtype)) if bias else None
 
     def forward(self, x: Operand) -> Variable:
+        x = _layer_input(self, x, self.W.dtype)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"{self._describe()}: expected input of shape (N, {self.in_features}), got {x.shape}"
+            )
         return F.linear(x, self.W, self.b)
 
     def extra_repr(self) -> str:
@@ -56,7 +86,11 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution: x (N, C, H, W) to (N, out_channels, H', W'); W is (OC, C, KH, KW)."""
+    """2-D convolution: x (N, C, H, W) to (N, out_channels, H', W'); W is (OC, C, KH, KW).
+
+    ``x`` must have the layer's dtype, as for ``Linear``: convert uint8 images with
+    ``x.astype(np.float32) / 255``.
+    """
 
     def __init__(
         self,
@@ -85,6 +119,11 @@ class Conv2d(Module):
         self.b = Parameter(np.zeros(out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x: Operand) -> Variable:
+        x = _layer_input(self, x, self.W.dtype)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{self._describe()}: expected input of shape (N, {self.in_channels}, H, W), got {x.shape}"
+            )
         return F.conv2d(x, self.W, self.b, stride=self.stride, pad=self.pad)
 
     def extra_repr(self) -> str:
@@ -98,7 +137,8 @@ class BatchNorm(Module):
 
     In training mode it normalises with the batch statistics and updates the running ones
     (buffers ``running_mean`` and ``running_var``, saved with the weights); in eval mode it
-    uses the running statistics. ``gamma`` and ``beta`` are trained.
+    uses the running statistics. ``gamma`` and ``beta`` are trained. ``x`` must have the
+    layer's dtype, as for ``Linear``.
     """
 
     def __init__(
@@ -114,10 +154,11 @@ class BatchNorm(Module):
         self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
 
     def forward(self, x: Operand) -> Variable:
-        shape = x.shape if isinstance(x, (Variable, np.ndarray)) else ()
+        x = _layer_input(self, x, self.gamma.dtype)
+        shape = x.shape
         if len(shape) not in (2, 4) or shape[1] != self.num_features:
             raise ValueError(
-                f"BatchNorm: expected input of shape (N, {self.num_features}) or "
+                f"{self._describe()}: expected input of shape (N, {self.num_features}) or "
                 f"(N, {self.num_features}, H, W), got {shape}"
             )
         return F.batch_norm(

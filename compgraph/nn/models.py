@@ -51,7 +51,7 @@ class MLP(Module):
         self._layer_names = tuple(f"fc{i + 1}" for i in range(len(sizes) - 1))
 
     def forward(self, x: Operand) -> Variable:
-        if x.ndim > 2:
+        if np.ndim(x) > 2:
             x = F.flatten(x)
         act = _ACTIVATIONS[self.activation]
         *hidden, last = self._layer_names

@@ -30,6 +30,7 @@ from compgraph.core import Variable
 from compgraph.viz.collapse import COLLAPSE
 from compgraph.viz.drawing import Drawing, draw, graphviz_available
 from compgraph.viz.format import EXPLODING, VANISHING
+from compgraph.viz.graph import check_options
 from compgraph.viz.html import to_html
 from compgraph.viz.tracing import Step, Trace, trace
 
@@ -62,6 +63,10 @@ def to_dot(
       NaN and Inf are marked ⚠ (values too). None switches a check off.
     - ``grad_outputs``: weights for the outputs' gradients (default: ones).
 
+    A value is labelled by its ``name``: a non-str name shows as ``str(name)``, a Module's
+    Parameters carry their place in it (``fc1.W``), and unnamed values get made-up names (v, t,
+    z). There is no separate labels option: an unknown option is a TypeError.
+
     >>> x = Variable(3.0, name="x")
     >>> "×" in to_dot(x * x)
     True
@@ -86,6 +91,7 @@ def render(*outputs: Variable, path: str | os.PathLike[str], engine: str = "auto
     PNG and PDF need Graphviz), .dot/.gv (DOT text), .html (the step-by-step page). Options
     as for ``to_dot``; ``engine`` is "auto", "dot" or "builtin". Returns the path written.
     """
+    check_options("render", options)
     return draw(*outputs, engine=engine, **options).save(path)
 
 

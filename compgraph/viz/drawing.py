@@ -136,4 +136,5 @@ class Drawing:
 def draw(*outputs: Variable, engine: str = "auto", **options: Any) -> Drawing:
     """A drawing of the graph behind ``outputs``; options as for ``to_dot``."""
     _check_engine(engine)
+    graph_mod.check_options("draw", options)
     return Drawing(graph_mod.build(outputs, **options), options, engine)

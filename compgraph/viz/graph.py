@@ -94,6 +94,21 @@ def _check_options(max_depth: Any, collapse: Any) -> None:
             )
 
 
+#: the options of ``build`` (and so of ``draw``, ``to_dot``, ``render`` and ``to_html``)
+OPTIONS = ("values", "grads", "names", "max_depth", "collapse", "vanishing", "exploding", "grad_outputs")
+
+
+def check_options(caller: str, options: dict[str, Any], extra: tuple[str, ...] = ()) -> None:
+    """TypeError naming an unknown option (a misspelling, or labels for names) and the known ones."""
+    unknown = [key for key in options if key not in OPTIONS and key not in extra]
+    if unknown:
+        raise TypeError(
+            f"compgraph.viz.{caller}: unknown option {unknown[0]!r}; the options are "
+            f"{', '.join((*OPTIONS, *extra))}. A value is labelled by its name: set "
+            "x.name = 'x' (a Module's Parameters are named fc1.W, ... already)"
+        )
+
+
 def build(
     outputs: Sequence[Variable],
     *,

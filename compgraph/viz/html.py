@@ -160,6 +160,7 @@ def to_html(*outputs: Variable, path: str | os.PathLike[str] | None = None, **op
     Options as for ``to_dot`` (``names`` defaults to True here: the steps refer to values by
     name). Writes the page to ``path`` when given, atomically; returns its text.
     """
+    graph_mod.check_options("to_html", options, ("title",))
     title = options.pop("title", None)
     options.pop("grads", None)
     text = _page(graph_mod.build(outputs, **{"names": True, **options}), title)

@@ -145,8 +145,11 @@ def _names(variables: list[Variable], outputs: list[Variable]) -> dict[Variable,
 
     Outputs become z, z1, …; other computed values t, t1, …; unnamed leaves v, v1, …; scalar
     constants their value and array constants c, c1, …. A name used twice gets primes (x′).
+    A name that is not a str is shown as ``str(name)`` (``name=3`` reads 3); None and "" mean
+    unnamed. A Module's Parameters are named by their place in it (``fc1.W``).
     """
-    used = {v.name for v in variables if v.name}
+    given = {v: _given_name(v) for v in variables}
+    used = {n for n in given.values() if n}
     counters: dict[str, int] = {}
     taken: dict[str, int] = {}
     output_set = set(outputs)
@@ -163,10 +166,11 @@ def _names(variables: list[Variable], outputs: list[Variable]) -> dict[Variable,
                 return candidate
 
     for v in variables:
-        if v.name:
-            n = taken.get(v.name, 0)
-            taken[v.name] = n + 1
-            names[v] = v.name + "′" * n
+        own = given[v]
+        if own:
+            n = taken.get(own, 0)
+            taken[own] = n + 1
+            names[v] = own + "′" * n
         elif v in output_set:
             names[v] = fresh("z")
         elif v.creator is not None:
@@ -178,6 +182,14 @@ def _names(variables: list[Variable], outputs: list[Variable]) -> dict[Variable,
         else:
             names[v] = fresh("c")
     return names
+
+
+def _given_name(v: Variable) -> str | None:
+    """``v.name`` as text: a drawing shows a label, so any name is converted with str()."""
+    name = v.name
+    if name is None or isinstance(name, str):
+        return name or None
+    return str(name)
 
 
 @dataclass

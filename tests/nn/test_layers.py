@@ -126,7 +126,10 @@ def test_batch_norm_uses_batch_statistics_in_training_and_running_ones_in_eval()
 def test_batch_norm_on_images_and_its_shape_error():
     bn = nn.BatchNorm(3)
     assert bn(np.ones((2, 3, 4, 4), dtype=np.float32)).shape == (2, 3, 4, 4)
-    with pytest.raises(ValueError, match=r"BatchNorm: expected input of shape \(N, 3\).*got \(2, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"BatchNorm \(3, momentum=0.1, eps=1e-05\): expected input of shape \(N, 3\).*got \(2, 4\)",
+    ):
         bn(np.ones((2, 4), dtype=np.float32))
 
 
@@ -216,3 +219,68 @@ def test_simple_conv_net_gradients_check_out_on_a_small_input():
         p.data += 0.05
     x = np.random.default_rng(4).normal(size=(2, 1, 6, 6))
     assert _gradcheck_module(net, x, atol=1e-4, rtol=1e-3)
+
+
+def test_a_float32_layer_refuses_float64_input_as_pytorch_does():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="same dtype"):
+        torch.nn.Linear(3, 2)(torch.zeros(1, 3, dtype=torch.float64))
+    model = nn.MLP((3, 4, 2), rng=0)
+    message = (
+        r"Linear 'fc1' \(3 -> 4\) holds float32 parameters but got float64 input; convert the input "
+        r"with x.astype\(np.float32\), or build the layer with dtype=np.float64 "
+        r"\(model.astype\(np.float64\) converts a model\)"
+    )
+    with pytest.raises(TypeError, match=message):
+        model(np.zeros((1, 3)))
+    with pytest.raises(TypeError, match=r"^Linear \(3 -> 2\) holds float32 parameters but got float64"):
+        nn.Linear(3, 2)(cg.Variable(np.zeros((1, 3))))
+    # either fix works, and gives the dtype asked for
+    assert model(np.zeros((1, 3)).astype(np.float32)).dtype == np.float32
+    assert model.astype(np.float64)(np.zeros((1, 3))).dtype == np.float64
+
+
+def test_a_float64_layer_refuses_float32_input():
+    with pytest.raises(TypeError, match=r"holds float64 parameters but got float32 input"):
+        nn.Linear(3, 2, dtype=np.float64)(np.zeros((1, 3), dtype=np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.bool_])
+def test_integer_input_is_refused_with_the_scaling_hint(dtype):
+    # uint8 pixels through a float32 layer would train on unscaled 0-255 values, int64 would
+    # silently compute in float64: both are refused, as PyTorch refuses them
+    with pytest.raises(TypeError, match=r"scaling images to \[0, 1\] too \(x.astype\(np.float32\) / 255\)"):
+        nn.Conv2d(1, 2, 3, rng=0)(np.zeros((1, 1, 4, 4), dtype=dtype))
+
+
+def test_lists_and_numbers_take_the_layer_dtype():
+    assert nn.Linear(3, 2, rng=0)([[1.0, 2.0, 3.0]]).dtype == np.float32
+    assert nn.MLP((3, 2), dtype=np.float64, rng=0)([[1, 2, 3]]).dtype == np.float64
+    assert nn.BatchNorm(2)([[1.0, 2.0], [3.0, 5.0]]).dtype == np.float32
+
+
+def test_conv2d_and_batch_norm_check_the_dtype_too():
+    net = nn.SimpleConvNet((1, 6, 6), filters=2, kernel=3, hidden=4, classes=2, rng=0)
+    with pytest.raises(
+        TypeError, match=r"^Conv2d 'conv1' \(1 -> 2, kernel 3x3, stride 1, pad 0\) holds float32"
+    ):
+        net(np.zeros((1, 1, 6, 6)))
+    bn = nn.Sequential(nn.Linear(2, 2, rng=0), nn.BatchNorm(2))
+    with pytest.raises(
+        TypeError, match=r"^BatchNorm '1' \(2, momentum=0.1, eps=1e-05\) holds float32 .* float64"
+    ):
+        bn[1](np.zeros((2, 2)))
+
+
+def test_shape_errors_name_the_layer_by_its_place():
+    model = nn.MLP((3, 4, 2), rng=0)
+    with pytest.raises(
+        ValueError, match=r"^Linear 'fc1' \(3 -> 4\): expected input of shape \(N, 3\), got \(2, 5\)"
+    ):
+        model(np.zeros((2, 5), dtype=np.float32))
+    conv = nn.Sequential(nn.Conv2d(3, 2, 3, rng=0))
+    with pytest.raises(
+        ValueError,
+        match=r"^Conv2d '0' \(3 -> 2, .*\): expected input of shape \(N, 3, H, W\), got \(1, 4, 5, 5\)",
+    ):
+        conv(np.zeros((1, 4, 5, 5), dtype=np.float32))

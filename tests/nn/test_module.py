@@ -200,3 +200,97 @@ def test_repr_shows_the_tree():
     assert repr(net) == (
         "Sequential(\n  (0): Linear(2 -> 4)\n  (1): ReLU()\n  (2): Linear(4 -> 1, bias=False)\n)"
     )
+
+
+def test_parameters_carry_their_qualified_names():
+    net = nn.MLP((3, 4, 2), rng=0)
+    assert [p.name for p in net.parameters()] == ["fc1.W", "fc1.b", "fc2.W", "fc2.b"]
+    assert net.fc1._qualified_name == "fc1"
+    assert repr(net.fc2.b) == "Parameter([0., 0.], dtype=float32, name='fc2.b')"
+    # named as soon as they are attached: no listing is needed before a drawing
+    assert nn.Linear(2, 2).W.name == "W"
+
+
+def test_nested_modules_give_the_full_path_whatever_the_build_order():
+    class Encoder(Module):
+        def __init__(self):
+            self.fc1 = nn.Linear(3, 4, rng=0)
+
+    class AutoEncoder(Module):
+        def __init__(self):
+            self.encoder = Encoder()
+            self.decoder = nn.Sequential(nn.Linear(4, 3, rng=1))
+
+    model = AutoEncoder()
+    assert [p.name for p in model.parameters()] == [
+        "encoder.fc1.W",
+        "encoder.fc1.b",
+        "decoder.0.W",
+        "decoder.0.b",
+    ]
+    assert model.encoder.fc1._qualified_name == "encoder.fc1"
+    # the names match the state dict's, and listing a sub-module does not shorten them
+    assert [p.name for p in model.parameters()] == list(model.state_dict())
+    assert [n for n, _ in model.encoder.named_parameters()] == ["fc1.W", "fc1.b"]
+    assert model.encoder.fc1.W.name == "encoder.fc1.W"
+
+
+def test_a_user_given_name_is_kept():
+    class Custom(Module):
+        def __init__(self):
+            self.W = Parameter(np.ones((2, 2), dtype=np.float32), name="W")  # the same as its attribute
+            self.b = Parameter(np.zeros(2, dtype=np.float32), name="bias")
+
+    class Outer(Module):
+        def __init__(self):
+            self.inner = Custom()
+            self.fc = nn.Linear(2, 2, rng=0)
+
+    outer = Outer()
+    assert [p.name for p in outer.parameters()] == ["W", "bias", "fc.W", "fc.b"]
+    outer.fc.W.name = "weights"  # renamed by the user after it was attached: kept too
+    outer.again = outer.fc
+    list(outer.named_parameters())
+    assert outer.fc.W.name == "weights"
+
+
+def test_a_shared_parameter_keeps_the_name_of_its_first_place():
+    class Tied(Module):
+        def __init__(self):
+            self.encoder = Block(2)
+            self.decoder = Block(2)
+            self.decoder.W = self.encoder.W
+            self.again = self.encoder
+
+    tied = Tied()
+    assert tied.encoder.W.name == "encoder.W" and tied.decoder.b.name == "decoder.b"
+    assert [p.name for p in tied.parameters()] == [n for n, _ in tied.named_parameters()]
+
+
+def test_parameters_appended_to_a_list_are_named_when_listed():
+    class Stack(Module):
+        def __init__(self):
+            self.layers = []
+            for i in range(2):
+                self.layers.append(nn.Linear(2, 2, rng=i))  # after the assignment
+
+    stack = Stack()
+    assert stack.layers[1].W.name == "W"
+    assert [p.name for p in stack.parameters()] == ["layers.0.W", "layers.0.b", "layers.1.W", "layers.1.b"]
+    list(stack.named_modules())
+    assert stack.layers[1]._qualified_name == "layers.1"
+
+
+def test_a_model_built_around_another_qualifies_its_names_further():
+    mlp = nn.MLP((2, 3, 2), rng=0)
+
+    class Wrapper(Module):
+        def __init__(self, body):
+            self.body = body
+
+    wrapped = Wrapper(mlp)
+    assert mlp.fc1.W.name == "body.fc1.W"
+    # a layer reused on its own elsewhere keeps the longer name it has: names never shrink
+    Wrapper(mlp.fc2)
+    assert mlp.fc2.W.name == "body.fc2.W"
+    assert [p.name for p in wrapped.parameters()] == list(wrapped.state_dict())

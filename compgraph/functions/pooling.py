@@ -54,10 +54,14 @@ def _lowest(dtype: np.dtype) -> float | int:
 
 
 def max_pool_array(x: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """(the maximum of each window, which offset i·KW + j held it: the first one on ties)."""
+    """(the maximum of each window, which offset i·KW + j held it: the first one on ties).
+
+    A window holding NaN has maximum NaN, held by its last NaN (PyTorch's rule on the CPU).
+    """
     kernel, _, pad = geometry
     out = output_size(x.shape[2:], *geometry)
-    views = _windows(_pad(x, pad, _lowest(x.dtype)), geometry, out)
+    padded = _pad(x, pad, _lowest(x.dtype))
+    views = _windows(padded, geometry, out)
     y = next(views)[1].copy()
     # the winning offset per output pixel, updated without branches: idx += better·(o − idx)
     # (unsigned wrap-around makes that exact); boolean-mask assignment is far slower here
@@ -70,6 +74,11 @@ def max_pool_array(x: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, np.nd
         np.subtract(idx.dtype.type(o), idx, out=step)
         np.multiply(step, better, out=step)
         idx += step
+    # np.maximum has made y NaN where a window holds one, but NaN > y is never true: point
+    # those windows at their last NaN (a rare case, checked once on the small output)
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        for o, v in _windows(padded, geometry, out):
+            idx[np.isnan(v)] = o
     return y, idx
 
 
@@ -232,7 +241,8 @@ def max_pool2d(
 
     ``stride`` defaults to the kernel size; ``pad`` adds -inf borders (never chosen). The
     gradient goes to one element per window: the maximum, or on ties the first of the
-    maxima in row-major window order (as PyTorch on the CPU).
+    maxima in row-major window order; in a window holding NaN, the output is NaN and the
+    gradient goes to its last NaN (both as PyTorch on the CPU).
 
     >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2).data
     array([[[[ 5.,  7.],

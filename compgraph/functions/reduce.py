@@ -66,10 +66,15 @@ class Max(Op):
         return x.max(axis=self.axis, keepdims=self.keepdims)
 
     def vjp(self, gy, y, x):
-        # only the extreme elements move the result; ties share the gradient equally
+        # only the extreme elements move the result; ties share the gradient equally. A NaN is
+        # the extreme of its slice (NumPy's max and min propagate it): where the result is NaN
+        # the slice's NaNs share the gradient (as torch.max(x) without dim), and where it is
+        # not, the slice holds no NaN, so "equal or NaN" finds the extremes everywhere
         shape = keepdims_shape(x.shape, self.axis)
         xd = as_array(x)
         hit = xd == as_array(y).reshape(shape)
+        if xd.dtype.kind in "fc":
+            hit |= np.isnan(xd)
         share = (hit / hit.sum(axis=self.axis, keepdims=True)).astype(xd.dtype)
         return _broadcast_to(gy.reshape(shape), x.shape) * share
 
@@ -84,10 +89,20 @@ class Min(Max):
 
 
 def max(x: Operand, axis: Axis = None, keepdims: bool = False) -> Variable:
-    """The maximum over ``axis``; the gradient goes to the maximal elements (split on ties)."""
+    """The maximum over ``axis``; the gradient goes to the maximal elements (split on ties).
+
+    A NaN is the maximum: its slice's result is NaN and its NaNs share the gradient,
+    as with ``torch.max(x)`` (no dim). Over some axes PyTorch differs, and we keep the rule:
+    ``torch.amax`` gives the whole slice a NaN gradient, ``torch.max(x, dim)`` its first NaN.
+    """
     return Max(_norm_axis(axis), keepdims)(x)
 
 
 def min(x: Operand, axis: Axis = None, keepdims: bool = False) -> Variable:
-    """The minimum over ``axis``; the gradient goes to the minimal elements (split on ties)."""
+    """The minimum over ``axis``; the gradient goes to the minimal elements (split on ties).
+
+    A NaN is the minimum: its slice's result is NaN and its NaNs share the gradient,
+    as with ``torch.min(x)`` (no dim). Over some axes PyTorch differs, and we keep the rule:
+    ``torch.amin`` gives the whole slice a NaN gradient, ``torch.min(x, dim)`` its first NaN.
+    """
     return Min(_norm_axis(axis), keepdims)(x)

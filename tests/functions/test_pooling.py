@@ -164,3 +164,66 @@ def test_pooling_errors(pool, shape, args, error, message):
 def test_docstring_examples_run():
     result = doctest.testmod(sys.modules["compgraph.functions.pooling"])
     assert result.attempted > 0 and result.failed == 0
+
+
+def _torch_max_pool(x, g, *args):
+    """torch's max_pool2d of x (values, input gradient for upstream g, and argmax indices)."""
+    import torch
+
+    xt = torch.tensor(x, requires_grad=True)
+    yt, indices = torch.nn.functional.max_pool2d(xt, *args, return_indices=True)
+    yt.backward(torch.tensor(g))
+    return yt.detach().numpy(), xt.grad.numpy(), indices.numpy()
+
+
+def test_a_window_with_nans_is_nan_and_its_last_nan_gets_the_gradient_as_in_torch():
+    nan = np.nan
+    x = np.array([[[[1, nan, 3, nan], [nan, 2, 0, 5], [1, 2, 3, 4], [nan, nan, nan, nan]]]])
+    g = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    xv = Variable(x)
+    y = F.max_pool2d(xv, 2)
+    cg.backward(y, g)
+    y_t, gx_t, indices = _torch_max_pool(x, g, 2)
+    assert np.isnan(y.data).all() and np.isnan(y_t).all()
+    # every window's last NaN in row-major order: (1, 0), (0, 3), (3, 1), (3, 3)
+    assert indices.ravel().tolist() == [4, 3, 13, 15]
+    expected = np.zeros((4, 4))
+    expected[1, 0], expected[0, 3], expected[3, 1], expected[3, 3] = 1, 2, 3, 4
+    np.testing.assert_array_equal(xv.grad.data[0, 0], expected)
+    np.testing.assert_array_equal(xv.grad.data, gx_t)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    ("kernel", "stride", "pad"), [(2, 2, 0), (2, 1, 0), (3, 2, 1), ((3, 2), (1, 2), (1, 0))]
+)
+def test_max_pool_with_nans_matches_torch(dtype, kernel, stride, pad):
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 3, 7, 6)).astype(dtype)
+    x[rng.random(x.shape) < 0.3] = np.nan
+    x[0, 0, 0, :3] = np.inf  # infinities next to NaNs
+    xv = Variable(x)
+    y = F.max_pool2d(xv, kernel, stride, pad)
+    g = rng.normal(size=y.shape).astype(dtype)
+    cg.backward(y, g)
+    y_t, gx_t, _ = _torch_max_pool(x, g, kernel, stride, pad)
+    assert np.isnan(y.data).any() and not np.isnan(y.data).all()
+    np.testing.assert_array_equal(y.data, y_t)  # NaN in the same places
+    np.testing.assert_allclose(xv.grad.data, gx_t, rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+def test_the_second_order_of_max_pool_with_nans_matches_torch():
+    import torch
+
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(1, 2, 4, 4))
+    x[rng.random(x.shape) < 0.4] = np.nan
+    w, v = rng.normal(size=(1, 2, 2, 2)), rng.normal(size=x.shape)
+    xv, wv = Variable(x), Variable(w)
+    (gx,) = cg.grad(F.sum(F.max_pool2d(xv, 2) * wv), [xv], create_graph=True)
+    (gw,) = cg.grad(F.sum(gx * v), [wv])  # v read at each window's argmax
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    (gxt,) = torch.autograd.grad((torch.nn.functional.max_pool2d(xt, 2) * wt).sum(), [xt], create_graph=True)
+    (gwt,) = torch.autograd.grad((gxt * torch.tensor(v)).sum(), [wt])
+    np.testing.assert_array_equal(gx.data, gxt.detach().numpy())
+    np.testing.assert_allclose(gw.data, gwt.numpy(), rtol=1e-12)

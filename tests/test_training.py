@@ -2,6 +2,7 @@
 
 import importlib.util
 import io
+import json
 import os
 from pathlib import Path
 
@@ -283,3 +284,159 @@ def test_mnist_t10k_split_on_the_real_digits():
     result, _, err = _run(data="mnist", data_dir=str(SHARED), epochs=1, save=None, plot=None, progress=False)
     assert "the 10,000 t10k digits" in err and "first 8,000 train, last 2,000 test" in err
     assert result.test_accuracy > 0.85
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_a_t10k_split_of_fewer_than_2_digits_is_a_value_error(tmp_path, n):
+    _fake_mnist(tmp_path, "t10k", n, 0)
+    message = (
+        "train: the t10k split needs at least 2 digits (80% to train on, 20% to test on), but "
+        f"the t10k files in {tmp_path} hold {n}"
+    )
+    with pytest.raises(ValueError) as info:
+        _run(data="mnist", data_dir=str(tmp_path), download=False, save=None, plot=None, progress=False)
+    assert str(info.value) == message
+
+
+def test_a_t10k_split_of_2_digits_trains_on_one_and_tests_on_the_other(tmp_path):
+    _fake_mnist(tmp_path, "t10k", 2, 0)
+    result, _, err = _run(
+        data="mnist", data_dir=str(tmp_path), epochs=2, download=False, save=None, plot=None, progress=False
+    )
+    assert "the 2 t10k digits" in err and "first 1 train, last 1 test" in err
+    assert result.test_accuracy in (0.0, 1.0) and all(np.isfinite(result.history["test_loss"]))
+
+
+@pytest.mark.parametrize("empty", ["train", "t10k"])
+def test_full_mnist_files_of_no_digits_are_a_value_error(tmp_path, empty):
+    _fake_mnist(tmp_path, "train", 0 if empty == "train" else 20, 0)
+    _fake_mnist(tmp_path, "t10k", 0 if empty == "t10k" else 20, 1)
+    with pytest.raises(ValueError, match=rf"^train: the MNIST {empty} files in .* hold no digits"):
+        _run(data="mnist", data_dir=str(tmp_path), download=False, save=None, plot=None, progress=False)
+
+
+def test_evaluate_refuses_an_empty_dataset():
+    from compgraph.data import ArrayDataset
+    from compgraph.training import evaluate
+
+    empty = ArrayDataset(np.zeros((0, 2), np.float32), np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match="the dataset is empty"):
+        evaluate(nn.MLP((2, 4, 3)), empty)
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(tmp_path_factory):
+    """A checkpoint of one epoch: its weights and its run record, to forge bad records from."""
+    path = tmp_path_factory.mktemp("run") / "run.safetensors"
+    _run(epochs=1, hidden=(4,), save=str(path), plot=None, progress=False)
+    tensors, metadata = nn.load_file(path)
+    return tensors, json.loads(metadata["compgraph.train"])
+
+
+def _without(record, *keys):
+    return {k: v for k, v in record.items() if k not in keys}
+
+
+FORGED = [
+    ("not json", lambda r: "{oops", "is not valid JSON (Expecting property name"),
+    ("a list", lambda r: "[1, 2]", "is an array, not an object"),
+    ("a number", lambda r: "3", "is a number, not an object"),
+    ("null", lambda r: "null", "is null, not an object"),
+    ("no epoch", lambda r: _without(r, "epoch"), "lacks epoch;"),
+    ("no history", lambda r: _without(r, "history"), "lacks history;"),
+    ("no epoch, id", lambda r: _without(r, "epoch", "id"), "lacks epoch, id;"),
+    ("epoch str", lambda r: {**r, "epoch": "1"}, "has epoch '1', not a count of epochs"),
+    ("epoch bool", lambda r: {**r, "epoch": True}, "has epoch True, not a count of epochs"),
+    ("epoch < 0", lambda r: {**r, "epoch": -1}, "has epoch -1, not a count of epochs"),
+    ("config list", lambda r: {**r, "config": [1]}, "has config [1], not an object of settings"),
+    ("id number", lambda r: {**r, "id": 7}, "has id 7, not a string"),
+    ("history list", lambda r: {**r, "history": [1]}, "has history [1], not an object of per-epoch curves"),
+    (
+        "history short",
+        lambda r: {**r, "history": {**r["history"], "test_acc": []}},
+        "has history['test_acc'] = [], not a list of numbers, one per epoch done (1)",
+    ),
+    (
+        "history text",
+        lambda r: {**r, "history": {**r["history"], "train_loss": ["0.5"]}},
+        "has history['train_loss'] = ['0.5'], not a list of numbers",
+    ),
+    (
+        "history missing a curve",
+        lambda r: {**r, "history": _without(r["history"], "epoch_time")},
+        "has history['epoch_time'] = None",
+    ),
+]
+
+
+@needs_io
+@pytest.mark.parametrize(("forge", "problem"), [f[1:] for f in FORGED], ids=[f[0] for f in FORGED])
+def test_a_bad_run_record_is_a_value_error_naming_the_file_and_the_problem(
+    one_epoch_run, tmp_path, forge, problem
+):
+    tensors, record = one_epoch_run
+    forged = forge(record)
+    path = tmp_path / "forged.safetensors"
+    nn.save_file(
+        tensors, path, {"compgraph.train": forged if isinstance(forged, str) else json.dumps(forged)}
+    )
+    with pytest.raises(ValueError) as info:
+        read_checkpoint(path)
+    message = str(info.value)
+    assert message.startswith(f"cannot resume {path}: its training record (compgraph.train metadata) ")
+    assert problem in message and "\n" not in message
+    with pytest.raises(ValueError, match=f"^cannot resume {path}"):
+        _run(resume=str(path), epochs=2, save=None, plot=None, progress=False)
+
+
+@needs_io
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ({"lr": -1}, "lr must be a positive number, got -1"),
+        ({"hidden": "x"}, "hidden size must be a positive int"),
+    ],
+)
+def test_a_run_record_with_bad_settings_is_a_value_error_naming_the_file(
+    one_epoch_run, tmp_path, setting, problem
+):
+    tensors, record = one_epoch_run
+    path = tmp_path / "forged.safetensors"
+    nn.save_file(
+        tensors, path, {"compgraph.train": json.dumps({**record, "config": {**record["config"], **setting}})}
+    )
+    with pytest.raises(ValueError) as info:
+        _run(resume=str(path), epochs=2, save=None, plot=None, progress=False)
+    assert str(info.value).startswith(
+        f"train: cannot resume {path}: the settings it was saved with are invalid ("
+    )
+    assert problem in str(info.value)
+
+
+@needs_io
+@pytest.mark.parametrize("record", ["{oops", "[1]", "null"])
+def test_an_unreadable_optimizer_record_starts_the_optimizer_afresh(tmp_path, record):
+    path = tmp_path / "run.safetensors"
+    _run(epochs=1, hidden=(4,), save=str(path), plot=None, progress=False)
+    state = optimizer_state_path(path)
+    tensors, _ = nn.load_file(state)
+    nn.save_file(tensors, state, {"compgraph.train": record})
+    result, _, err = _run(resume=str(path), epochs=2, plot=None, progress=False)
+    assert (
+        f"note: {state} has no readable record of the weights it belongs to; the optimizer starts afresh"
+        in err
+    )
+    assert result.epochs_done == 2
+
+
+@needs_io
+@pytest.mark.parametrize("kind", ["save", "plot"])
+def test_an_output_path_that_is_a_directory_is_refused_before_training(tmp_path, kind):
+    (tmp_path / "out").mkdir()
+    kwargs = {"save": None, "plot": None, kind: str(tmp_path / "out")}
+    what = "weights" if kind == "save" else "plot"
+    with pytest.raises(
+        ValueError, match=f"^cannot write the {what} to {tmp_path / 'out'}: it is a directory"
+    ):
+        _run(epochs=1, progress=False, **kwargs)
+    assert os.listdir(tmp_path / "out") == []

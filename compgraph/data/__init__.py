@@ -9,13 +9,14 @@
 from compgraph.data.dataset import ArrayDataset, DataLoader, Dataset
 from compgraph.data.fetch import default_cache_dir, download
 from compgraph.data.idx import read_idx
-from compgraph.data.mnist_dataset import mnist
+from compgraph.data.mnist_dataset import MNISTNotFoundError, mnist
 from compgraph.data.synthetic import spiral
 
 __all__ = [
     "ArrayDataset",
     "DataLoader",
     "Dataset",
+    "MNISTNotFoundError",
     "default_cache_dir",
     "download",
     "mnist",

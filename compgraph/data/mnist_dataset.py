@@ -33,6 +33,17 @@ MD5 = {
 }
 
 
+class MNISTNotFoundError(FileNotFoundError):
+    """MNIST file ``name`` (as .gz or raw) is not in ``root``, and no download was asked for."""
+
+    def __init__(self, name: str, root: Path):
+        super().__init__(
+            f"MNIST file {name}.gz (or {name}) not found in {root}; pass download=True to fetch it, "
+            "or root= the directory that holds it"
+        )
+        self.name, self.root = name, root
+
+
 def _fetch(name: str, root: Path, mirrors: Sequence[str], progress: bool) -> Path:
     target = root / f"{name}.gz"
     failures = []
@@ -63,7 +74,8 @@ def mnist(
     test set), each as ``.gz`` or raw, from ``root`` (default: ``default_cache_dir()/mnist``).
     With ``download=True`` missing files are fetched from ``mirrors`` and checked against
     their published MD5 sums. x is float32 (N, 1, 28, 28) scaled to [0, 1] (uint8 0-255
-    with ``normalize=False``; (N, 784) with ``flatten=True``), t int64 (N,).
+    with ``normalize=False``; (N, 784) with ``flatten=True``), t int64 (N,). A missing file
+    (without ``download``) raises MNISTNotFoundError, a FileNotFoundError.
 
     >>> test = mnist("data/mnist", train=False)  # doctest: +SKIP
     >>> test.x.shape, test.t[:3]                  # doctest: +SKIP
@@ -77,10 +89,7 @@ def mnist(
         found = next((p for p in (root / f"{name}.gz", root / name) if p.is_file()), None)
         if found is None:
             if not download:
-                raise FileNotFoundError(
-                    f"MNIST file {name}.gz (or {name}) not found in {root}; pass download=True to fetch "
-                    "it, or root= the directory that holds it"
-                )
+                raise MNISTNotFoundError(name, root)
             found = _fetch(name, root, mirrors, progress)
         array = read_idx(found)
         if array.ndim != ndim or array.dtype != np.uint8:
@@ -100,5 +109,5 @@ def mnist(
     if normalize:
         x = x.astype(np.float32) / np.float32(255)
     if flatten:
-        x = x.reshape(len(x), -1)
+        x = x.reshape(len(x), 28 * 28)  # not -1: that cannot be worked out for 0 images
     return ArrayDataset(np.ascontiguousarray(x), labels.astype(np.int64))

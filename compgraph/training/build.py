@@ -17,7 +17,10 @@ SPIRAL_POINTS = 300  # per class, for the training set and (another draw) for th
 
 
 def load_data(config: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, str | None]:
-    """The (train, test) datasets of a resolved config, and a note on what was chosen."""
+    """The (train, test) datasets of a resolved config, and a note on what was chosen.
+
+    Either set coming out empty (MNIST files of no digits, a t10k split of one) is a ValueError.
+    """
     if config.data == "spiral":
         train_set = spiral(SPIRAL_POINTS, seed=config.seed)
         test_set = spiral(SPIRAL_POINTS, seed=config.seed + 1_000_003)  # an independent draw
@@ -30,10 +33,21 @@ def load_data(config: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, str | No
     if split == "full":
         train_set = mnist(root, True, download=config.download, flatten=flat, progress=config.progress)
         test_set = mnist(root, False, download=config.download, flatten=flat, progress=config.progress)
+        for prefix, dataset in (("train", train_set), ("t10k", test_set)):
+            if len(dataset) == 0:
+                raise ValueError(
+                    f"train: the MNIST {prefix} files in {root} hold no digits; point data_dir at "
+                    "files that do (or delete them to download them again)"
+                )
         return train_set, test_set, None
     digits = mnist(root, False, download=config.download, flatten=flat, progress=config.progress)
     cut = len(digits) * 4 // 5  # 8,000 of the 10,000
     rest = len(digits) - cut
+    if cut == 0:
+        raise ValueError(
+            f"train: the t10k split needs at least 2 digits (80% to train on, 20% to test on), but "
+            f"the t10k files in {root} hold {len(digits)}"
+        )
     note = f"mnist: the {len(digits):,} t10k digits of {root}: first {cut:,} train, last {rest:,} test"
     return digits[:cut], digits[cut:], note
 

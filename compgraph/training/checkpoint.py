@@ -16,6 +16,7 @@ state beside old weights; their ids differ, and a resume then starts the optimiz
 from __future__ import annotations
 
 import json
+import reprlib
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +28,18 @@ from compgraph.nn import Module, load_file, save_file
 from compgraph.optim import Optimizer
 
 META_KEY = "compgraph.train"
+#: The fields of a run record, and the curves of its history (one number per epoch each).
+RECORD_KEYS = ("epoch", "config", "history", "id")
+HISTORY_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc", "epoch_time")
+#: What json.loads made of a record that is not an object, in JSON's words.
+_JSON_KINDS = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 
 
 def optimizer_state_path(weights: str | Path) -> Path:
@@ -50,14 +63,56 @@ def save_checkpoint(
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The weights of a file saved by ``train`` and its run record (epoch, config, history, id)."""
+    """The weights of a file saved by ``train`` and its run record (epoch, config, history, id).
+
+    A record that is not what ``save_checkpoint`` writes is a ValueError naming the file.
+    """
     tensors, metadata = load_file(path)
     if META_KEY not in metadata:
         raise ValueError(
             f"{path} holds weights but no training record, so there is nothing to resume; load it "
             "with model.load(path) instead"
         )
-    return tensors, json.loads(metadata[META_KEY])
+    return tensors, _check_record(metadata[META_KEY], path)
+
+
+def _check_record(text: str, path: str | Path) -> dict[str, Any]:
+    """The run record of a checkpoint, parsed from JSON and checked field by field."""
+
+    def bad(problem: str) -> ValueError:
+        return ValueError(
+            f"cannot resume {path}: its training record ({META_KEY} metadata) {problem}; the file is "
+            "damaged or was not written by compgraph train (model.load(path) still reads its weights)"
+        )
+
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise bad(f"is not valid JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise bad(f"is {_JSON_KINDS.get(type(record), 'not an object')}, not an object")
+    missing = [key for key in RECORD_KEYS if key not in record]
+    if missing:
+        raise bad(f"lacks {', '.join(missing)}")
+    epoch = record["epoch"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise bad(f"has epoch {epoch!r}, not a count of epochs (an int >= 0)")
+    if not isinstance(record["config"], dict):
+        raise bad(f"has config {record['config']!r}, not an object of settings")
+    if not isinstance(record["id"], str):
+        raise bad(f"has id {record['id']!r}, not a string")
+    history = record["history"]
+    if not isinstance(history, dict):
+        raise bad(f"has history {history!r}, not an object of per-epoch curves")
+    for key in HISTORY_KEYS:
+        values = history.get(key)
+        numbers = isinstance(values, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        )
+        if not numbers or len(values) != epoch:
+            got = reprlib.repr(values)
+            raise bad(f"has history[{key!r}] = {got}, not a list of numbers, one per epoch done ({epoch})")
+    return record
 
 
 def restore_optimizer(optimizer: Optimizer, weights_path: Path, run_id: str) -> str | None:
@@ -66,7 +121,13 @@ def restore_optimizer(optimizer: Optimizer, weights_path: Path, run_id: str) -> 
     if not path.is_file():
         return f"no optimizer state at {path}; the optimizer starts afresh"
     tensors, metadata = load_file(path)
-    if json.loads(metadata.get(META_KEY, "{}")).get("id") != run_id:
+    try:
+        record = json.loads(metadata.get(META_KEY, "{}"))
+    except json.JSONDecodeError:
+        record = None
+    if not isinstance(record, dict):
+        return f"{path} has no readable record of the weights it belongs to; the optimizer starts afresh"
+    if record.get("id") != run_id:
         return f"{path} belongs to another save of the weights; the optimizer starts afresh"
     optimizer.load_state_dict(tensors)
     return None

@@ -99,6 +99,7 @@ def resolve(config: TrainConfig, saved: dict[str, Any] | None = None) -> TrainCo
     """
     values = dataclasses.asdict(config)
     if saved is not None:
+        _check_saved(saved, config.resume)
         _take_saved(values, saved, config.resume)
     _take_recipe(values)
     with wrong_kind_as_value_error():  # a setting of the wrong kind is a bad setting like any other
@@ -110,6 +111,22 @@ def resolve(config: TrainConfig, saved: dict[str, Any] | None = None) -> TrainCo
 def recorded_settings(config: TrainConfig) -> dict[str, Any]:
     """The settings a checkpoint keeps, to be resumed with (not where outputs go)."""
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in OUTPUT_FIELDS}
+
+
+def _check_saved(saved: dict[str, Any], resume: str | None) -> None:
+    """A ValueError naming the checkpoint when its own settings do not make a valid config."""
+    values = dataclasses.asdict(TrainConfig(save=None, plot=None))
+    _take_saved(values, saved, resume)
+    try:
+        _take_recipe(values)
+        with wrong_kind_as_value_error():
+            _check(values)
+    except ValueError as exc:
+        raise ValueError(
+            f"train: cannot resume {resume}: the settings it was saved with are invalid "
+            f"({str(exc).removeprefix('train: ')}); the file is damaged or was not written by "
+            "compgraph train"
+        ) from exc
 
 
 def _take_saved(values: dict[str, Any], saved: dict[str, Any], resume: str | None) -> None:

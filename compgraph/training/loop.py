@@ -33,10 +33,14 @@ from compgraph.data import ArrayDataset, DataLoader
 from compgraph.nn import Module
 from compgraph.optim import Optimizer
 from compgraph.training.build import build_model, load_data
-from compgraph.training.checkpoint import read_checkpoint, restore_optimizer, save_checkpoint
+from compgraph.training.checkpoint import (
+    HISTORY_KEYS,
+    read_checkpoint,
+    restore_optimizer,
+    save_checkpoint,
+)
 from compgraph.training.config import AUTO, OPTIMIZERS, TrainConfig, recorded_settings, resolve
 
-HISTORY_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc", "epoch_time")
 #: Told of each saved epoch: ``on_epoch(epochs done, history)``.
 EpochCallback = Callable[[int, dict[str, list[float]]], None]
 
@@ -99,6 +103,8 @@ def train(
 
 def evaluate(model: Module, dataset: ArrayDataset, batch_size: int = 1000) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` on ``dataset``, in eval mode, recording no graph."""
+    if len(dataset) == 0:
+        raise ValueError("evaluate: the dataset is empty, so it has no mean loss or accuracy")
     was_training = model.training
     model.eval()
     total_loss, correct, seen = 0.0, 0, 0
@@ -156,6 +162,8 @@ def _writable(
     parent = Path(path).parent
     if not parent.is_dir():
         raise FileNotFoundError(f"cannot write the {kind} to {path}: directory {parent} does not exist")
+    if Path(path).is_dir():
+        raise ValueError(f"cannot write the {kind} to {path}: it is a directory; name a file in it")
     return path
 
 
@@ -164,8 +172,8 @@ def _resume(
 ) -> None:
     """Continue from a checkpoint: its weights, its epoch count, its history, its optimizer state."""
     run.model.load_state_dict(tensors, source=str(path))
-    run.start = run.done = int(record["epoch"])
-    run.history = {key: list(values) for key, values in record["history"].items()}
+    run.start = run.done = record["epoch"]
+    run.history = {key: list(record["history"][key]) for key in HISTORY_KEYS}
     stale = restore_optimizer(run.optimizer, Path(path), record["id"])
     if stale:
         run.notes.append(stale)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compgraph.data import default_cache_dir, download, mnist, mnist_dataset, read_idx
+from compgraph.data import MNISTNotFoundError, default_cache_dir, download, mnist, mnist_dataset, read_idx
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("COMPGRAPH_MNIST_DIR") or ROOT.parent / "shared" / "data" / "mnist")
@@ -117,6 +117,28 @@ def test_mnist_test_split_uses_the_t10k_files(tmp_path):
         FileNotFoundError, match=r"train-images-idx3-ubyte\.gz \(or .*\) not found.*download=True"
     ):
         mnist(tmp_path, train=True)
+
+
+def test_a_missing_file_is_an_mnist_not_found_error_naming_the_file_and_the_directory(tmp_path):
+    images, labels = _digits(2)
+    _write_set(tmp_path, "t10k", images, labels)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(MNISTNotFoundError) as info:
+        mnist(tmp_path, train=False)
+    assert isinstance(info.value, FileNotFoundError)  # what callers caught before it existed
+    assert (info.value.name, info.value.root) == ("t10k-labels-idx1-ubyte", tmp_path)
+    assert str(info.value).startswith(
+        f"MNIST file t10k-labels-idx1-ubyte.gz (or t10k-labels-idx1-ubyte) not found in {tmp_path}"
+    )
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_files_of_no_digits_give_an_empty_dataset_of_the_right_shape(tmp_path, flatten, normalize):
+    _write_set(tmp_path, "train", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    ds = mnist(tmp_path, flatten=flatten, normalize=normalize)
+    assert len(ds) == 0 and ds.x.shape == ((0, 784) if flatten else (0, 1, 28, 28))
+    assert ds.x.dtype == (np.float32 if normalize else np.uint8) and ds.t.shape == (0,)
 
 
 def test_mnist_refuses_files_that_do_not_belong_together(tmp_path):

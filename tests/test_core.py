@@ -190,6 +190,7 @@ def test_gradients_can_be_updated_in_place():
     np.testing.assert_array_equal(x.grad.data, np.full((2, 3), 2.0))
 
 
+@pytest.mark.slow
 def test_deep_chain_of_a_million_ops_backpropagates_without_recursion():
     x = Variable(1.0)
     y = x

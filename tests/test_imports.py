@@ -22,6 +22,7 @@ def test_every_module_is_found():
     assert {"compgraph.core", "compgraph.functions.arithmetic", "compgraph.viz.tracing"} <= set(MODULES)
 
 
+@pytest.mark.slow
 def test_every_module_imports_first_in_a_fresh_interpreter():
     # core and functions import each other (Variable's operators are ops): whichever module a
     # user imports first, the late import in core must find what it needs

@@ -180,6 +180,7 @@ def test_mlp_recipe_reaches_the_reference_accuracy(digits):
     assert min(accuracies) >= 0.935, accuracies
 
 
+@pytest.mark.slow
 def test_simple_conv_net_recipe_reaches_the_reference_accuracy(digits):
     # conv 30x5x5 - ReLU - max-pool 2 - affine 100 - ReLU - affine 10, Adam lr 0.001, batch 100, 10 epochs
     train_set, test_set = digits

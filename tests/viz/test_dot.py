@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+import pytest
 
 import compgraph.functions as F
 from compgraph import Function, Variable
@@ -68,6 +69,7 @@ def test_highlights_colour_the_edges_and_the_legend_explains_them():
     assert "▲ 1e7" in text and "▲ exploding gradient (max |g| ≥ 1e6)" in text
 
 
+@pytest.mark.slow
 def test_a_100000_node_chain_exports_to_dot():
     x = Variable(0.5, name="x")
     y = x

@@ -185,6 +185,13 @@ def test_simple_conv_net_recipe_reaches_the_reference_accuracy(digits):
     # conv 30x5x5 - ReLU - max-pool 2 - affine 100 - ReLU - affine 10, Adam lr 0.001, batch 100, 10 epochs
     train_set, test_set = digits
     model = nn.SimpleConvNet(rng=0)
+    # The margin is for rounding, which differs by CPU: after 800 float32 Adam steps a run on
+    # another BLAS kernel ends on another set of weights, so the accuracy moves as with another
+    # seed, if less. Measured (2,000 test images): seed 0 gets 1,964 with OpenBLAS's AVX-512
+    # kernels, 1,963 with its AVX2 and SSE ones (OPENBLAS_CORETYPE=Haswell, Sandybridge); seeds
+    # 0-7 get 1,960-1,974, 98.4% +- 0.22% (4.4 images). 97.5% is 10 images under the worst seed
+    # and 4 standard deviations under the mean; the old 98% passed by 3 images on AVX2 and seed 3
+    # meets it exactly. The loss falls 92-200x over the run (seeds 0-7), against the 5x asked.
     losses = _train(model, optim.Adam(model.parameters(), lr=0.001), train_set, epochs=10, seed=0)
     assert losses[-80:].mean() < losses[:80].mean() / 5
-    assert _accuracy(model, test_set.x, test_set.t) >= 0.98
+    assert _accuracy(model, test_set.x, test_set.t) >= 0.975

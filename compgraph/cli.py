@@ -5,19 +5,20 @@ expression and prints its value and every partial derivative; with no expression
 book's apple/orange example. ``compgraph train [...]`` trains a network (by default an MLP on
 generated spiral data). Each subcommand calls the library: ``compgraph.expr`` parses,
 ``compgraph.partials`` evaluates and differentiates, ``compgraph.viz`` draws and traces,
-``compgraph.training`` trains. Bad input exits
-with status 2 and a message that points at the offending part; a file that cannot be written,
-with status 1; an interrupted training run, with 130.
+``compgraph.training`` trains. Bad input exits with status 2 and a message that points at the
+offending part (an input file that is missing, empty or damaged is bad input too); a file that
+cannot be written, or a download that fails, with status 1; an interrupted training run, with 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import compgraph as cg
 from compgraph.expr import ExpressionError, parse, parse_values
@@ -34,8 +35,16 @@ from compgraph.partials import (
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line, like every other error of the command (the usage
+    it would print first is one ``--help`` away); subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="compgraph",
         description="Backpropagation over computational graphs, shown step by step.",
     )
@@ -87,41 +96,74 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_positive, metavar="N")
     train.add_argument("--lr", type=_positive_float, metavar="X", help="learning rate")
     train.add_argument("--optimizer", choices=tuple(OPTIMIZERS))
-    train.add_argument("--seed", type=int, metavar="N", help="initial weights and batch order (default 0)")
+    train.add_argument("--seed", type=_natural, metavar="N", help="weights and batch order (default 0)")
     train.add_argument("--save", metavar="FILE", help="weights file (default: <data>-<model>.safetensors)")
     train.add_argument("--no-save", action="store_true", help="do not save weights")
     train.add_argument("--plot", metavar="FILE", help="PNG of the curves (default: <data>-<model>.png)")
     train.add_argument("--no-plot", action="store_true", help="do not plot")
-    train.add_argument("--resume", metavar="FILE", help="continue from weights saved by an earlier run")
+    train.add_argument(
+        "--resume", type=_existing_file, metavar="FILE", help="continue from weights saved by an earlier run"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)
     return parser
 
 
+# argparse reports a type function's ValueError as "invalid <function name> value": each of
+# these raises ArgumentTypeError, whose message argparse prints as it is
 def _positive(text: str) -> int:
-    value = int(text)
+    """An option's value as an int of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, e.g. 10, got {text!r}")
     return value
 
 
+def _natural(text: str) -> int:
+    """An option's value as an int of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, e.g. 0, got {text!r}")
+    return value
+
+
+def _existing_file(text: str) -> str:
+    """An option's value naming a file that is there (an input: a missing one is bad input)."""
+    if not os.path.isfile(text):
+        problem = "a directory" if os.path.isdir(text) else "no such file"
+        raise argparse.ArgumentTypeError(f"expected a weights file, got {text!r}: {problem}")
+    return text
+
+
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    """An option's value as a finite float greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, e.g. 0.01, got {text!r}")
     return value
 
 
 def _sizes(text: str) -> tuple[int, ...]:
+    """An option's value as comma-separated positive ints."""
     try:
         sizes = tuple(_positive(part) for part in text.split(","))
-    except (ValueError, argparse.ArgumentTypeError):
-        raise argparse.ArgumentTypeError(f"expected sizes like 64,64, got {text!r}") from None
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected positive sizes like 64,64, got {text!r}") from None
     return sizes
 
 
 def run_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The ``train`` subcommand: the options become a TrainConfig for ``compgraph.training.train``."""
+    from compgraph.data import MNISTNotFoundError
     from compgraph.training import AUTO, TrainConfig, train
 
     config = TrainConfig(
@@ -144,35 +186,58 @@ def run_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         result = train(config, out=out, err=err)
     except ValueError as exc:  # a bad option, a corrupt file, a checkpoint that does not fit
-        print(f"compgraph train: error: {exc}", file=err)
+        print(f"compgraph train: error: {str(exc).removeprefix('train: ')}", file=err)
         return EXIT_USAGE
-    except FileNotFoundError as exc:
-        hint = "\n(point --data-dir at the IDX files, or leave out --no-download to fetch them)"
-        print(f"compgraph train: error: {exc}{hint if args.data == 'mnist' else ''}", file=err)
-        return EXIT_FAILED
+    except MNISTNotFoundError as exc:  # bad input like a bad --data-dir: not a failure to write
+        print(
+            f"compgraph train: error: MNIST file {exc.name}.gz (or {exc.name}) not found in {exc.root}; "
+            "point --data-dir at the IDX files, or leave out --no-download to fetch them",
+            file=err,
+        )
+        return EXIT_USAGE
     except (OSError, ImportError) as exc:  # an unwritable file, a failed download, a missing extra
         print(f"compgraph train: error: {exc}", file=err)
         return EXIT_FAILED
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 
-_OPTIONS_WITH_VALUES = ("--draw", "--html", "--engine")
+#: The options of each subcommand that take a value (a test checks them against the parser).
+_OPTIONS_WITH_VALUES = {
+    "grad": ("--draw", "--html", "--engine"),
+    "train": (
+        *("--data", "--data-dir", "--mnist-split", "--model", "--hidden", "--epochs"),
+        *("--batch-size", "--lr", "--optimizer", "--seed", "--save", "--plot", "--resume"),
+    ),
+}
+
+
+def _looks_like_an_option(arg: str) -> bool:
+    return arg in ("-h", "--") or re.match(r"--[A-Za-z][\w-]*(=.*)?$", arg) is not None
 
 
 def _protect_leading_minus(argv: list[str]) -> list[str]:
-    """Let an expression start with a minus sign: argparse would read '-x + 1' as an option.
+    """Let values start with a minus sign: argparse would read '-x + 1' as an option.
 
     An argument starting with a minus that does not look like an option (-h, --steps,
-    --draw=FILE, not the value of an option) gets a leading space, which argparse takes as a
-    positional and the expression parser skips.
+    --draw=FILE) is, after an option that takes a value, joined to it (``--save -w.st``
+    becomes ``--save=-w.st``); anywhere else after ``grad`` it is the expression or a value,
+    and gets a leading space, which argparse takes as a positional and the expression parser
+    skips. (A space must not reach a value: it would become part of a file name.)
     """
-    out = []
-    for i, arg in enumerate(argv):
-        after_option = i > 0 and argv[i - 1] in _OPTIONS_WITH_VALUES
-        option_like = arg in ("-h", "--") or re.match(r"--[A-Za-z][\w-]*(=.*)?$", arg) is not None
-        if arg.startswith("-") and not option_like and not after_option:
-            arg = " " + arg
-        out.append(arg)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    takes_value = _OPTIONS_WITH_VALUES.get(command or "", ())
+    out: list[str] = []
+    in_command = value_due = False
+    for arg in argv:
+        minus = arg.startswith("-") and not _looks_like_an_option(arg)
+        if minus and value_due:
+            out[-1] = f"{out[-1]}={arg}"
+        elif minus and in_command and command == "grad":
+            out.append(" " + arg)
+        else:
+            out.append(arg)
+        value_due = in_command and arg in takes_value
+        in_command = in_command or arg == command
     return out
 
 

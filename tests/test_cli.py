@@ -1,14 +1,20 @@
 """The `compgraph` command: grad's results, its files, and its answers to bad input."""
 
+import argparse
+import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import compgraph.nn as nn
+from compgraph import cli
 from compgraph.cli import main
 from tests.viz.conftest import APPLE_ORANGE_EDGES, builtin_edge_labels
 
@@ -266,5 +272,221 @@ def test_train_without_mnist_files_says_where_to_point(capsys, tmp_path):
         "--no-save",
         "--no-plot",
     )
-    status, _, err = run(capsys, *argv)
-    assert status == 1 and "not found" in err and "--data-dir" in err
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (2, "")  # bad input, as a bad --data-dir: not a failure to write
+    assert err == (
+        f"compgraph train: error: MNIST file train-images-idx3-ubyte.gz (or train-images-idx3-ubyte) not "
+        f"found in {tmp_path}; point --data-dir at the IDX files, or leave out --no-download to fetch them\n"
+    )
+
+
+def _mnist_files(root, prefix, n):
+    """Raw IDX files of n blank digits labelled 0, as compgraph.data.read_idx reads them."""
+    root.mkdir(parents=True, exist_ok=True)
+    for kind, array in (
+        ("images-idx3-ubyte", np.zeros((n, 28, 28), np.uint8)),
+        ("labels-idx1-ubyte", np.zeros(n, np.uint8)),
+    ):
+        header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+        (root / f"{prefix}-{kind}").write_bytes(header + array.tobytes())
+    return root
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """The weights and run record of a one-epoch spiral run, to forge bad checkpoints from."""
+    path = tmp_path_factory.mktemp("run") / "run.safetensors"
+    assert main(["train", "--quiet", "--no-plot", "--epochs", "1", "--hidden", "4", "--save", str(path)]) == 0
+    tensors, metadata = nn.load_file(path)
+    return tensors, json.loads(metadata["compgraph.train"])
+
+
+def _forged(tmp_path, checkpoint, change):
+    tensors, record = checkpoint
+    text = change(dict(record))
+    path = tmp_path / "forged.safetensors"
+    nn.save_file(tensors, path, {"compgraph.train": text if isinstance(text, str) else json.dumps(text)})
+    return path
+
+
+def _pop(record, key):
+    del record[key]
+    return record
+
+
+def _bfloat16_file(tmp_path):
+    import safetensors.torch
+    import torch
+
+    path = tmp_path / "bf16.safetensors"
+    safetensors.torch.save_file({"0.W": torch.ones(2, 4, dtype=torch.bfloat16)}, str(path))
+    return path
+
+
+RECORD = "cannot resume {tmp}/forged.safetensors: its training record (compgraph.train metadata) "
+#: (what, argv after `train` given tmp_path and the checkpoint fixture, what the one line says)
+TRAIN_ERRORS = [
+    (
+        "mnist dir of 1 image",
+        lambda tmp, _: ["--data", "mnist", "--data-dir", str(_mnist_files(tmp, "t10k", 1)), "--no-download"],
+        "the t10k split needs at least 2 digits (80% to train on, 20% to test on), "
+        "but the t10k files in {tmp} hold 1",
+    ),
+    (
+        "mnist test files of 0 images",
+        lambda tmp, _: [
+            *("--data", "mnist", "--data-dir", str(_mnist_files(_mnist_files(tmp, "train", 3), "t10k", 0))),
+            "--no-download",
+        ],
+        "the MNIST t10k files in {tmp} hold no digits",
+    ),
+    (
+        "record without epoch",
+        lambda tmp, ck: ["--resume", str(_forged(tmp, ck, lambda r: _pop(r, "epoch")))],
+        RECORD + "lacks epoch",
+    ),
+    (
+        "record without history",
+        lambda tmp, ck: ["--resume", str(_forged(tmp, ck, lambda r: _pop(r, "history")))],
+        RECORD + "lacks history",
+    ),
+    (
+        "record not an object",
+        lambda tmp, ck: ["--resume", str(_forged(tmp, ck, lambda r: "[1, 2]"))],
+        RECORD + "is an array, not an object",
+    ),
+    (
+        "record not json",
+        lambda tmp, ck: ["--resume", str(_forged(tmp, ck, lambda r: "{'epoch': 1}"))],
+        RECORD + "is not valid JSON",
+    ),
+    (
+        "record of bad settings",
+        lambda tmp, ck: [
+            "--resume",
+            str(_forged(tmp, ck, lambda r: {**r, "config": {**r["config"], "lr": 0}})),
+        ],
+        "cannot resume {tmp}/forged.safetensors: the settings it was saved with are invalid "
+        "(lr must be a positive number, got 0)",
+    ),
+    (
+        "resume a missing file",
+        lambda tmp, _: ["--resume", str(tmp / "nope.safetensors")],
+        "argument --resume: expected a weights file, got '{tmp}/nope.safetensors': no such file",
+    ),
+    (
+        "resume a directory",
+        lambda tmp, _: ["--resume", str(tmp)],
+        "argument --resume: expected a weights file, got '{tmp}': a directory",
+    ),
+    (
+        "resume a bfloat16 file",
+        lambda tmp, _: ["--resume", str(_bfloat16_file(tmp))],
+        "{tmp}/bf16.safetensors: tensor '0.W' has dtype BF16, which NumPy",
+    ),
+    (
+        "save to a directory",
+        lambda tmp, _: ["--save", str(tmp)],
+        "cannot write the weights to {tmp}: it is a directory; name a file in it",
+    ),
+    (
+        "epochs not a number",
+        lambda tmp, _: ["--epochs", "x"],
+        "argument --epochs: expected a positive integer, e.g. 10, got 'x'",
+    ),
+    (
+        "epochs 0",
+        lambda tmp, _: ["--epochs", "0"],
+        "argument --epochs: expected a positive integer, e.g. 10, got '0'",
+    ),
+    (
+        "batch size < 0",
+        lambda tmp, _: ["--batch-size", "-3"],
+        "argument --batch-size: expected a positive integer, e.g. 10, got '-3'",
+    ),
+    (
+        "lr inf",
+        lambda tmp, _: ["--lr", "inf"],
+        "argument --lr: expected a positive finite number, e.g. 0.01, got 'inf'",
+    ),
+    (
+        "lr not a number",
+        lambda tmp, _: ["--lr", "fast"],
+        "argument --lr: expected a positive finite number, e.g. 0.01, got 'fast'",
+    ),
+    (
+        "hidden 4,x",
+        lambda tmp, _: ["--hidden", "4,x"],
+        "argument --hidden: expected positive sizes like 64,64, got '4,x'",
+    ),
+    (
+        "seed not a number",
+        lambda tmp, _: ["--seed", "x"],
+        "argument --seed: expected an integer >= 0, e.g. 0, got 'x'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), [e[1:] for e in TRAIN_ERRORS], ids=[e[0] for e in TRAIN_ERRORS])
+def test_every_train_user_error_is_one_line_and_exit_2(
+    capsys, tmp_path, monkeypatch, checkpoint, argv, message
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # where the weights would go by default
+    argv = argv(work, checkpoint)
+    before = sorted(os.listdir(work))
+    status, out, err = run(capsys, "train", "--quiet", "--no-plot", "--epochs", "2", *argv)
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1 and err.endswith("\n"), err  # one line: no traceback, no usage
+    assert err.startswith("compgraph train: error: " + message.format(tmp=work)), err
+    assert "invalid" not in err.replace("are invalid", "")  # no argparse "invalid _positive value"
+    assert sorted(os.listdir(work)) == before  # refused before anything was written
+
+
+def test_a_value_starting_with_a_minus_reaches_the_option_whole(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = (
+        "train",
+        "--quiet",
+        "--epochs",
+        "1",
+        "--hidden",
+        "4",
+        "--save",
+        "-w.safetensors",
+        "--plot",
+        "-c.png",
+    )
+    assert run(capsys, *argv)[0] == 0
+    assert sorted(os.listdir(tmp_path)) == ["-c.png", "-w.optim.safetensors", "-w.safetensors"]
+    status, out, err = run(capsys, "grad", "-x", "x=2", "--draw", "-g.svg", "--engine", "builtin")
+    assert (status, out, err) == (0, "z = -2\n∂z/∂x = -1\n", "wrote -g.svg\n")
+    assert (tmp_path / "-g.svg").is_file() and not any(p.startswith(" ") for p in os.listdir(tmp_path))
+
+
+def test_protect_leading_minus_joins_values_and_spaces_only_expressions():
+    assert cli._protect_leading_minus(["train", "--save", "-w.st", "--hidden", "4", "--seed", "-1"]) == [
+        "train",
+        "--save=-w.st",
+        "--hidden",
+        "4",
+        "--seed=-1",
+    ]
+    assert cli._protect_leading_minus(["grad", "-x", "x=1", "--draw", "-g.svg", "--steps"]) == [
+        "grad",
+        " -x",
+        "x=1",
+        "--draw=-g.svg",
+        "--steps",
+    ]
+    assert cli._protect_leading_minus(["train", "-x"]) == ["train", "-x"]  # not grad: left to argparse
+
+
+def test_the_options_with_values_are_those_of_the_parser():
+    parser = cli.build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(commands.choices) == set(cli._OPTIONS_WITH_VALUES)
+    for name, sub in commands.choices.items():
+        with_values = {o for a in sub._actions if a.nargs != 0 for o in a.option_strings}
+        assert with_values == set(cli._OPTIONS_WITH_VALUES[name]), name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 import compgraph as cg
 import compgraph.functions as F
 from compgraph.viz import graph
+from tests.conftest import required
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -48,10 +48,13 @@ def ao() -> dict[str, cg.Variable]:
 
 
 def require(available: bool, variable: str, what: str) -> None:
-    """Skip when ``what`` is missing, unless ``variable``=1 (CI) makes it a failure."""
+    """Skip when ``what`` is missing, unless ``variable``=1 (CI) makes it a failure.
+
+    The skip says "not installed", so COMPGRAPH_REQUIRE_DEPS=1 fails it too (tests/conftest.py).
+    """
     if available:
         return
-    if os.environ.get(variable) == "1":
+    if required(variable):
         pytest.fail(f"{what} is required here ({variable}=1) but is not installed")
     pytest.skip(f"{what} is not installed")
 

@@ -3,8 +3,8 @@
 The data: the 10,000 MNIST test digits in ``<repo>/../shared/data/mnist`` (or
 $COMPGRAPH_MNIST_DIR); the first 8,000 train, the last 2,000 test, pixels scaled to [0, 1].
 Skipped when the files are absent. Reference (PyTorch 2.13, same split, mean of 3 seeds):
-MLP 784-100-10 94.6%, SimpleConvNet 98.25%. Run time on 2 cores: about 10 s for the MLP
-tests and 30-40 s for the CNN one.
+MLP 784-100-10 94.6%, SimpleConvNet 98.25%. Run time on 2 cores: about 5 s for the MLP
+tests and 13-35 s (by BLAS kernel) for the CNN one, which is marked slow (``-m slow``).
 
 The initial MLP weights in ``tests/data_files/mlp_784_100_10_seed0.npz`` were drawn with
 NumPy from seed 0 (see ``test_stored_initial_weights_are_the_seeded_draw``) and are stored so

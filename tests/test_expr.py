@@ -7,7 +7,7 @@ import pytest
 
 import compgraph as cg
 from compgraph import Variable
-from compgraph.expr import MAX_EXPONENT, ExpressionError, parse, parse_assignment, parse_values
+from compgraph.expr import MAX_EXPONENT, MAX_LENGTH, ExpressionError, parse, parse_assignment, parse_values
 
 
 def value_and_grads(source, **values):
@@ -241,6 +241,63 @@ def test_errors_deep_inside_long_expressions_point_at_the_right_place():
         parse(source)
     assert info.value.source[info.value.start : info.value.end] == "%"
     assert info.value.start == source.index("%")
+
+
+def test_a_sum_of_500000_terms_at_the_length_limit_keeps_its_meaning():
+    # x, y and 3 in turn, joined by + and - in turn: every value and partial sum is exact in float64
+    terms, ops = ("x", "y", "3"), ("+", "-")
+    n = 500_000
+    source = "x" + "".join(ops[i % 2] + terms[i % 3] for i in range(1, n))
+    assert len(source) == 999_999 and MAX_LENGTH - len(source) == 1
+    sign = [1] + [-1 if i % 2 else 1 for i in range(1, n)]
+    x, y = 1.5, 0.25
+    expected = sum(s * (x, y, 3.0)[i % 3] for i, s in enumerate(sign))
+    value, grads = value_and_grads(source, x=x, y=y)
+    assert value == expected
+    assert grads == {"x": sum(sign[0::3]), "y": sum(sign[1::3])}
+    assert (grads["x"], grads["y"]) == (1, -1)  # (what those sums come to, worked out once)
+
+
+def test_a_long_sum_may_start_with_spaces():
+    # the first batch of a long sum is parsed on its own: its indent must not be a syntax error
+    value, grads = value_and_grads("   " + " + ".join(["x"] * 6000), x=0.5)
+    assert (value, grads) == (3000.0, {"x": 6000.0})
+
+
+#: An error in the middle of a 40,000-term sum: (the bad part, the message, what is pointed at)
+MIDDLE_ERRORS = [
+    ("x.y", "attribute access", ""),
+    ("foo(x)", "unknown function foo()", "foo"),
+    ("x % 2", "remainder", "%"),
+    ("(x + )", "cannot parse the expression", ")"),
+    ("08", "malformed number", "0"),
+    ("1.2.3", "cannot parse the expression", ".3"),
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message", "pointed", "wide"),
+    [
+        pytest.param(*error, wide, id=f"{error[0]}-{'wide names before it' if wide else 'ascii'}")
+        for error in MIDDLE_ERRORS
+        for wide in (False, True)
+        # CPython 3.11 gives this one tokenizer error's offset in UTF-8 bytes, not characters
+        if not (wide and error[0] == "08")
+    ],
+)
+def test_an_error_in_the_middle_of_a_long_sum_points_at_it(bad, message, pointed, wide):
+    # far past the first batch of terms; α (two bytes in UTF-8) right before it in the same batch
+    # checks that ast's byte columns become character offsets
+    name = "α" if wide else "x"
+    source = " + ".join(["x"] * 20_000 + [name] * 100) + " + " + bad + " + " + " + ".join(["x"] * 20_000)
+    with pytest.raises(ExpressionError, match=message) as info:
+        parse(source)
+    error = info.value
+    at = source.index(bad)
+    part = pointed or bad
+    assert error.start == at + bad.index(part) and error.source[error.start : error.end].startswith(part)
+    shown, caret = str(error).splitlines()[1:3]
+    assert shown[caret.index("^") :].startswith(part)
 
 
 def test_100000_nested_minus_signs_are_refused_cleanly():

@@ -243,6 +243,7 @@ def test_errors_deep_inside_long_expressions_point_at_the_right_place():
     assert info.value.start == source.index("%")
 
 
+@pytest.mark.slow  # 8-9 s on 2 cores: parse, evaluate and backpropagate a million nodes
 def test_a_sum_of_500000_terms_at_the_length_limit_keeps_its_meaning():
     # x, y and 3 in turn, joined by + and - in turn: every value and partial sum is exact in float64
     terms, ops = ("x", "y", "3"), ("+", "-")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
 import compgraph as cg
-from compgraph.expr import ExpressionError, parse, parse_values
+from compgraph.expr import ExpressionError, parse, parse_values, paused_cycle_collection
 from compgraph.partials import (
     APPLE_ORANGE,
     APPLE_ORANGE_VALUES,
@@ -259,6 +259,11 @@ def _looks_like_a_value(source: str) -> str:
 
 def run_grad(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The ``grad`` subcommand: ``compgraph.partials.differentiate`` at the given values, printed."""
+    with paused_cycle_collection():  # a long expression's graph: millions of objects, no cycles
+        return _run_grad(args, out, err)
+
+
+def _run_grad(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.expression is None:
         print(apple_orange_intro(), end="", file=out)
         source, values, output = APPLE_ORANGE, APPLE_ORANGE_VALUES, "price"

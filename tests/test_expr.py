@@ -354,3 +354,24 @@ def test_parse_values_reads_each_assignment_once():
         parse_values(["x=1", "x=2"])
     with pytest.raises(ExpressionError, match="'abc' is not a number"):
         parse_values(["x=abc"])
+
+
+def test_parsing_pauses_the_cycle_collector_and_restores_it_as_it_was():
+    import gc
+
+    from compgraph.expr import paused_cycle_collection
+
+    seen = []
+    with paused_cycle_collection():
+        seen.append(gc.isenabled())
+    assert seen == [False] and gc.isenabled()
+    parse("x + 1")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse("x + 1")
+        with paused_cycle_collection():
+            pass
+        assert not gc.isenabled()  # a caller's choice to keep it off stands
+    finally:
+        gc.enable()

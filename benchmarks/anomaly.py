@@ -4,9 +4,10 @@
 
 The suite's MLP 784-100-10 and SimpleConvNet steps (batch 100: forward, backward, SGD update),
 timed plain and in anomaly mode (``cg.detect_anomaly()``; PyTorch's
-``torch.autograd.detect_anomaly()``), alternating step by step so machine noise hits both
-alike, with 1 BLAS/OpenMP thread. Prints each step's median (min-max) and the ratio
-anomaly / plain per library; issue 11's target for compgraph's MLP step is at most 2x.
+``torch.autograd.detect_anomaly()``), in alternating blocks of steps (20 MLP, 2 CNN steps, as
+``python -m benchmarks`` times them) so machine noise hits both alike, with 1 BLAS/OpenMP
+thread. Prints each step's median (min-max) and the ratio anomaly / plain per library;
+issue 11's target for compgraph's MLP step is at most 2x.
 """
 
 from __future__ import annotations
@@ -45,23 +46,29 @@ def _steps(lib: str, workload: str):
     return getattr(torch_lib, workload)(), torch.autograd.detect_anomaly
 
 
-def _time(step, mode) -> float:
+CALLS = {"mlp": 20, "cnn": 2}  # steps per timing, as in python -m benchmarks
+
+
+def _time(step, mode, calls: int) -> float:
+    """Seconds per step, over ``calls`` steps in one block of ``mode``."""
     with mode():
         start = time.perf_counter()
-        step()
-        return time.perf_counter() - start
+        for _ in range(calls):
+            step()
+        return (time.perf_counter() - start) / calls
 
 
 def measure(lib: str, workload: str, repeats: int) -> tuple[list[float], list[float]]:
     """Seconds per step, plain and in anomaly mode, ``repeats`` of each, alternating."""
     step, anomaly = _steps(lib, workload)
-    for _ in range(5):  # warm up both paths
-        _time(step, nullcontext)
-        _time(step, anomaly)
+    calls = CALLS.get(workload, 1)
+    for _ in range(3):  # warm up both paths
+        _time(step, nullcontext, calls)
+        _time(step, anomaly, calls)
     plain, checked = [], []
     for _ in range(repeats):
-        plain.append(_time(step, nullcontext))
-        checked.append(_time(step, anomaly))
+        plain.append(_time(step, nullcontext, calls))
+        checked.append(_time(step, anomaly, calls))
     return plain, checked
 
 

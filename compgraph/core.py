@@ -164,8 +164,9 @@ class Variable:
 
     def __iter__(self) -> Iterator[Variable]:
         """The rows ``x[0], x[1], …``, each a recorded slice as in ``x[i]``."""
-        n = len(self)  # a 0-d Variable is not iterable
-        return (self[i] for i in range(n))
+        if not self.data.ndim:
+            raise TypeError("iteration over a 0-d Variable: it holds one number (read it with .item())")
+        return (self[i] for i in range(len(self.data)))
 
     def __bool__(self) -> bool:
         return bool(self.data)

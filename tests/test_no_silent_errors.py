@@ -194,8 +194,10 @@ def test_float_and_int_of_one_element_as_in_pytorch():
 
 
 def test_iterating_gives_rows_and_a_0d_variable_is_not_iterable():
-    with pytest.raises(TypeError, match="0-d Variable"):
+    with pytest.raises(TypeError, match="iteration over a 0-d Variable"):
         list(Variable(2.0))  # was []
+    with pytest.raises(TypeError, match="len"):
+        len(Variable(2.0))
     with pytest.raises(TypeError):
         list(torch.tensor(2.0))
     x = Variable(np.array([[1.0, 2.0], [3.0, 4.0]]))

@@ -13,7 +13,7 @@ converted to the layer's dtype.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -255,7 +255,46 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.dim}"
 
 
-class Sequential(Module):
+class ModuleList(Module):
+    """A list of Modules, named "0", "1", ... by position (as ``torch.nn.ModuleList``).
+
+    >>> blocks = ModuleList([Linear(4, 4, rng=i) for i in range(2)])
+    >>> blocks.append(Linear(4, 2, rng=2))
+    >>> len(blocks), [name for name, _ in blocks.named_parameters()][-2:]
+    (3, ['2.W', '2.b'])
+    """
+
+    def __init__(self, modules: Iterable[Module] = ()):
+        self._length = 0
+        self.extend(modules)
+
+    def append(self, module: Module) -> None:
+        """Add ``module`` at the end."""
+        if not isinstance(module, Module):
+            raise TypeError(
+                f"{type(self).__name__}: item {self._length} is a {type(module).__name__}, expected a Module"
+            )
+        setattr(self, str(self._length), module)
+        self._length += 1
+
+    def extend(self, modules: Iterable[Module]) -> None:
+        """Add each of ``modules`` at the end, in order."""
+        for module in modules:
+            self.append(module)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, i: int) -> Module:
+        if not -self._length <= i < self._length:
+            raise IndexError(f"{type(self).__name__} index {i} out of range for {self._length} modules")
+        return getattr(self, str(i % self._length))
+
+    def __iter__(self) -> Iterator[Module]:
+        return (getattr(self, str(i)) for i in range(self._length))
+
+
+class Sequential(ModuleList):
     """Modules applied in turn; their parameters are named "0.W", "2.b", ... by position.
 
     >>> net = Sequential(Linear(2, 8, rng=0), ReLU(), Linear(8, 3, init="xavier", rng=1))
@@ -264,22 +303,7 @@ class Sequential(Module):
     """
 
     def __init__(self, *modules: Module):
-        for i, module in enumerate(modules):
-            if not isinstance(module, Module):
-                raise TypeError(f"Sequential: item {i} is a {type(module).__name__}, expected a Module")
-            setattr(self, str(i), module)
-        self._length = len(modules)
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __getitem__(self, i: int) -> Module:
-        if not -self._length <= i < self._length:
-            raise IndexError(f"Sequential index {i} out of range for {self._length} modules")
-        return getattr(self, str(i % self._length))
-
-    def __iter__(self) -> Iterator[Module]:
-        return (getattr(self, str(i)) for i in range(self._length))
+        super().__init__(modules)
 
     def forward(self, x: Any) -> Any:
         for module in self:

@@ -294,3 +294,25 @@ def test_a_model_built_around_another_qualifies_its_names_further():
     Wrapper(mlp.fc2)
     assert mlp.fc2.W.name == "body.fc2.W"
     assert [p.name for p in wrapped.parameters()] == list(wrapped.state_dict())
+
+
+def test_a_module_list_names_its_items_by_position_as_pytorchs_does():
+    import torch
+
+    blocks = nn.ModuleList([nn.Linear(3, 3, rng=0), nn.Linear(3, 2, rng=1)])
+    blocks.append(nn.Linear(2, 1, rng=2))
+    reference = torch.nn.ModuleList([torch.nn.Linear(3, 3), torch.nn.Linear(3, 2), torch.nn.Linear(2, 1)])
+    ours = [n.split(".")[0] for n, _ in blocks.named_parameters()]
+    theirs = [n.split(".")[0] for n, _ in reference.named_parameters()]
+    assert ours == theirs == ["0", "0", "1", "1", "2", "2"]
+    assert len(blocks) == 3 and blocks[-1] is list(blocks)[2]
+
+    class Net(nn.Module):
+        def __init__(self):
+            self.blocks = blocks
+
+    assert [n for n, _ in Net().named_parameters()][:2] == ["blocks.0.W", "blocks.0.b"]
+    with pytest.raises(TypeError, match="ModuleList: item 3 is a int"):
+        blocks.append(3)
+    with pytest.raises(IndexError, match="ModuleList index 3 out of range for 3 modules"):
+        blocks[3]

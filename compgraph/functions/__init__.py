@@ -2,6 +2,7 @@
 
 from compgraph.functions.activation import log_softmax, relu, sigmoid, softmax
 from compgraph.functions.arithmetic import add, astype, div, mul, neg, pow, sub
+from compgraph.functions.combine import concatenate, expand_dims, split, squeeze, stack
 from compgraph.functions.conv import col2im, conv2d, im2col
 from compgraph.functions.lookup import embedding, one_hot
 from compgraph.functions.loss import mean_squared_error, softmax_cross_entropy
@@ -21,12 +22,14 @@ __all__ = [
     "broadcast_to",
     "clip",
     "col2im",
+    "concatenate",
     "conv2d",
     "cos",
     "div",
     "dropout",
     "embedding",
     "exp",
+    "expand_dims",
     "flatten",
     "get_item",
     "im2col",
@@ -50,7 +53,10 @@ __all__ = [
     "sin",
     "softmax",
     "softmax_cross_entropy",
+    "split",
     "sqrt",
+    "squeeze",
+    "stack",
     "sub",
     "sum",
     "sum_to",

@@ -26,15 +26,20 @@ from compgraph.nn.layers import (
 from compgraph.nn.models import MLP, SimpleConvNet
 from compgraph.nn.module import Module, Parameter
 from compgraph.nn.serialization import load_file, save_file
+from compgraph.nn.transformer import GELU, CausalSelfAttention, CharGPT, LayerNorm, TransformerBlock
 
 __all__ = [
+    "GELU",
     "MLP",
     "AvgPool2d",
     "BatchNorm",
+    "CausalSelfAttention",
+    "CharGPT",
     "Conv2d",
     "Dropout",
     "Embedding",
     "Flatten",
+    "LayerNorm",
     "Linear",
     "MaxPool2d",
     "Module",
@@ -45,6 +50,7 @@ __all__ = [
     "Sigmoid",
     "SimpleConvNet",
     "Tanh",
+    "TransformerBlock",
     "atomic_write",
     "init",
     "load_file",

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from compgraph.core import Variable
-from compgraph.optim.optimizer import Optimizer, hyperparameter
+from compgraph.optim.optimizer import Optimizer, Params, hyperparameter
 
 
 def _zeros(state: dict[str, Any], key: str, like: np.ndarray) -> np.ndarray:
@@ -22,9 +22,9 @@ def _zeros(state: dict[str, Any], key: str, like: np.ndarray) -> np.ndarray:
 class AdaGrad(Optimizer):
     """s ← s + g², p ← p − lr·g / (√s + eps): steps shrink where gradients have been large."""
 
-    def __init__(
-        self, params: Iterable[Variable], lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0
-    ):
+    group_options = ("lr", "weight_decay")
+
+    def __init__(self, params: Params, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0):
         super().__init__(params, lr)
         self.eps = hyperparameter("AdaGrad", "eps", eps)
         self.weight_decay = hyperparameter("AdaGrad", "weight_decay", weight_decay)
@@ -40,9 +40,11 @@ class AdaGrad(Optimizer):
 class RMSProp(Optimizer):
     """v ← α·v + (1 − α)·g², p ← p − lr·g / (√v + eps); with momentum μ the step is averaged too."""
 
+    group_options = ("lr", "weight_decay")
+
     def __init__(
         self,
-        params: Iterable[Variable],
+        params: Params,
         lr: float = 0.01,
         alpha: float = 0.99,
         eps: float = 1e-8,
@@ -78,9 +80,11 @@ class Adam(Optimizer):
     weight_decay·p to g (L2 regularisation; see AdamW for the decoupled form).
     """
 
+    group_options = ("lr", "weight_decay")
+
     def __init__(
         self,
-        params: Iterable[Variable],
+        params: Params,
         lr: float = 0.001,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -117,11 +121,22 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): p ← p − lr·wd·p, then Adam."""
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): p ← p − lr·wd·p, then Adam.
+
+    nanoGPT's configuration decays the matrices (every parameter with ndim >= 2, embeddings
+    included) and not the biases or layer-norm weights, with two parameter groups:
+
+    >>> import compgraph.nn as nn
+    >>> model = nn.MLP((2, 8, 3), rng=0)
+    >>> groups = weight_decay_groups(model.parameters(), 0.1)
+    >>> opt = AdamW(groups, lr=1e-3, betas=(0.9, 0.99))
+    >>> [(len(g["params"]), g["weight_decay"]) for g in opt.param_groups]
+    [(2, 0.1), (2, 0.0)]
+    """
 
     def __init__(
         self,
-        params: Iterable[Variable],
+        params: Params,
         lr: float = 0.001,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -133,3 +148,23 @@ class AdamW(Adam):
         if self.weight_decay:
             p *= 1.0 - self.lr * self.weight_decay
         self._adam(p, g, state)
+
+
+def weight_decay_groups(params: Iterable[Variable], weight_decay: float) -> list[dict[str, Any]]:
+    """Two parameter groups, as nanoGPT makes them: matrices decayed, vectors not.
+
+    ``[{"params": those with ndim >= 2, "weight_decay": weight_decay},
+    {"params": the rest (biases, norm weights), "weight_decay": 0.0}]``, in their order.
+    """
+    weight_decay = hyperparameter("weight_decay_groups", "weight_decay", weight_decay)
+    params = list(params)
+    for i, p in enumerate(params):
+        if not isinstance(p, Variable):
+            raise TypeError(
+                f"weight_decay_groups: parameter {i} is a {type(p).__name__}, expected a Parameter or "
+                "Variable"
+            )
+    return [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]

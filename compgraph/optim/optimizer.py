@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from compgraph._checks import number
 from compgraph.core import Variable, changed_in_place
+
+#: A parameter group: ``{"params": [...], "weight_decay": 0.0}``, options overriding the optimizer's.
+ParamGroup = Mapping[str, Any]
+#: What an optimizer takes: parameters, or parameter groups (one dict per group).
+Params = Iterable[Variable] | Iterable[ParamGroup]
+#: Keys of a state dict left to an LR schedule (``schedule.step``); Optimizer.load_state_dict skips them.
+SCHEDULE_PREFIX = "schedule."
 
 
 def hyperparameter(owner: str, name: str, value: Any, low: float = 0.0, high: float | None = None) -> float:
@@ -32,11 +40,21 @@ class Optimizer:
     array may be shared by several parameters). ``zero_grad()`` clears the gradients.
     ``state_dict()`` / ``load_state_dict()`` save and restore the per-parameter state
     (momentum buffers, moment estimates, step counts) so training can resume exactly.
+
+    ``params`` is a list of parameters or, as in PyTorch, of parameter groups: dicts with a
+    ``"params"`` list and any of ``group_options`` (``lr``, ``weight_decay`` for the built-in
+    optimizers), which then hold for that group instead of the optimizer's own value.
+    ``param_groups`` lists them (a plain list is one group); ``params`` and the state dict
+    number the parameters through the groups in order, so the format does not change.
     """
 
-    def __init__(self, params: Iterable[Variable], lr: float):
+    #: The hyperparameters a parameter group may set for itself.
+    group_options: tuple[str, ...] = ("lr",)
+
+    def __init__(self, params: Params, lr: float):
         name = type(self).__name__
-        params = list(params)
+        self.param_groups: list[dict[str, Any]] = _groups(name, params, self.group_options)
+        params = [p for group in self.param_groups for p in group["params"]]
         if not params:
             raise ValueError(f"{name}: got an empty parameter list (did you pass model.parameters()?)")
         seen: set[int] = set()
@@ -69,24 +87,44 @@ class Optimizer:
         parameters (it would use their new values): its ``backward()`` raises.
         """
         updated = []
-        for p, state in zip(self.params, self.state):
-            if p.grad is None:
-                continue
-            data = p.data
-            g = p.grad.data if isinstance(p.grad, Variable) else np.asarray(p.grad)
-            if g.shape != data.shape:
-                raise ValueError(
-                    f"{type(self).__name__}: a gradient of shape {g.shape} for a parameter of shape "
-                    f"{data.shape}; they must match"
-                )
-            if g.dtype != data.dtype:
-                g = g.astype(data.dtype)
-            if not data.flags.writeable:  # e.g. a read-only array the parameter was made from
-                data = p.data = data.copy()
-            state["step"] = state.get("step", 0) + 1
-            self.update(data, g, state)
-            updated.append(p)
+        states = iter(self.state)  # the state list runs through the groups in order
+        for group in self.param_groups:
+            with self._options_of(group):
+                for p, state in zip(group["params"], states):
+                    if p.grad is not None:
+                        self._step_one(p, state)
+                        updated.append(p)
         changed_in_place(*updated)
+
+    def _step_one(self, p: Variable, state: dict[str, Any]) -> None:
+        data = p.data
+        g = p.grad.data if isinstance(p.grad, Variable) else np.asarray(p.grad)
+        if g.shape != data.shape:
+            raise ValueError(
+                f"{type(self).__name__}: a gradient of shape {g.shape} for a parameter of shape "
+                f"{data.shape}; they must match"
+            )
+        if g.dtype != data.dtype:
+            g = g.astype(data.dtype)
+        if not data.flags.writeable:  # e.g. a read-only array the parameter was made from
+            data = p.data = data.copy()
+        state["step"] = state.get("step", 0) + 1
+        self.update(data, g, state)
+
+    @contextlib.contextmanager
+    def _options_of(self, group: Mapping[str, Any]) -> Iterator[None]:
+        """Inside the block the group's own options stand in for the optimizer's attributes.
+
+        ``update`` reads ``self.lr`` and the like, so a group's options are swapped in for
+        the group's parameters and the optimizer's own values put back afterwards.
+        """
+        own = {key: value for key, value in group.items() if key != "params"}
+        saved = {key: getattr(self, key) for key in own}
+        self.__dict__.update(own)
+        try:
+            yield
+        finally:
+            self.__dict__.update(saved)
 
     def update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         """Update ``p`` in place from its gradient ``g`` (never modify ``g``); ``state`` persists."""
@@ -101,11 +139,17 @@ class Optimizer:
         return out
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        """Restore the state saved by ``state_dict`` for the same parameters (checked first)."""
+        """Restore the state saved by ``state_dict`` for the same parameters (checked first).
+
+        Entries named ``schedule.*`` belong to an LR schedule saved in the same file (see
+        compgraph.optim.schedule) and are skipped.
+        """
         name = type(self).__name__
         new: list[dict[str, Any]] = [{} for _ in self.params]
         problems = []
         for key, value in state.items():
+            if key.startswith(SCHEDULE_PREFIX):  # an LR schedule's, saved alongside
+                continue
             index, _, slot = key.partition(".")
             if not index.isdigit() or not slot or int(index) >= len(self.params):
                 problems.append(f"unexpected entry {key!r}")
@@ -132,4 +176,42 @@ class Optimizer:
         self.state = new
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(lr={self.lr}, {len(self.params)} parameters)"
+        groups = f", {len(self.param_groups)} groups" if len(self.param_groups) > 1 else ""
+        return f"{type(self).__name__}(lr={self.lr}, {len(self.params)} parameters{groups})"
+
+
+def _groups(owner: str, params: Params, options: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``params`` as a list of groups ``{"params": tuple, option: float}``, each checked."""
+    if isinstance(params, Variable):
+        raise TypeError(
+            f"{owner}: params must be a list of parameters, got one {type(params).__name__}; wrap it "
+            "in a list"
+        )
+    params = list(params)
+    if not any(isinstance(item, Mapping) for item in params):
+        return [{"params": tuple(params)}]
+    groups = []
+    for k, group in enumerate(params):
+        if not isinstance(group, Mapping):
+            raise TypeError(
+                f"{owner}: params mixes parameter groups (dicts) with a {type(group).__name__} at "
+                f"position {k}; give every parameter inside a group"
+            )
+        if "params" not in group:
+            raise ValueError(f"{owner}: parameter group {k} has no 'params' entry: {sorted(group)}")
+        unknown = sorted(set(group) - {"params", *options})
+        if unknown:
+            raise ValueError(
+                f"{owner}: parameter group {k} sets {', '.join(map(repr, unknown))}; a group may set "
+                f"{', '.join(options)}, the rest is the optimizer's (one value for all groups)"
+            )
+        members = group["params"]
+        if isinstance(members, (Variable, Mapping, str)):
+            raise TypeError(
+                f"{owner}: parameter group {k}'s 'params' must be a list of parameters, got "
+                f"{type(members).__name__}"
+            )
+        own = [key for key in options if key in group]
+        checked = {key: hyperparameter(owner, f"group {k} {key}", group[key]) for key in own}
+        groups.append({"params": tuple(members), **checked})
+    return groups

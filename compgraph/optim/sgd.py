@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from compgraph.core import Variable
-from compgraph.optim.optimizer import Optimizer, hyperparameter
+from compgraph.optim.optimizer import Optimizer, Params, hyperparameter
 
 
 class SGD(Optimizer):
@@ -26,9 +24,11 @@ class SGD(Optimizer):
     array([0.8, 1.6])
     """
 
+    group_options = ("lr", "weight_decay")
+
     def __init__(
         self,
-        params: Iterable[Variable],
+        params: Params,
         lr: float = 0.01,
         momentum: float = 0.0,
         dampening: float = 0.0,

@@ -11,6 +11,7 @@ from compgraph.functions.matrix import linear, matmul
 from compgraph.functions.normalization import batch_norm
 from compgraph.functions.pooling import avg_pool2d, max_pool2d
 from compgraph.functions.reduce import max, mean, min, sum
+from compgraph.functions.select import masked_fill, maximum, minimum, where
 from compgraph.functions.shape import broadcast_to, flatten, get_item, reshape, sum_to, transpose
 from compgraph.functions.stochastic import dropout, seed_dropout
 
@@ -36,12 +37,15 @@ __all__ = [
     "linear",
     "log",
     "log_softmax",
+    "masked_fill",
     "matmul",
     "max",
     "max_pool2d",
+    "maximum",
     "mean",
     "mean_squared_error",
     "min",
+    "minimum",
     "mul",
     "neg",
     "one_hot",
@@ -62,4 +66,5 @@ __all__ = [
     "sum_to",
     "tanh",
     "transpose",
+    "where",
 ]

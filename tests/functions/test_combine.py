@@ -7,40 +7,7 @@ import torch
 import compgraph as cg
 import compgraph.functions as F
 from compgraph import Variable
-
-
-def _against_torch(ours, theirs, *arrays):
-    """``ours`` and ``theirs`` (the same function in PyTorch) give equal values and equal
-    gradients of a randomly weighted sum of their outputs, in float64."""
-    xs = [Variable(a) for a in arrays]
-    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
-    ys, yts = ours(*xs), theirs(*ts)
-    ys = ys if isinstance(ys, tuple) else (ys,)
-    yts = yts if isinstance(yts, (tuple, list)) else (yts,)
-    assert len(ys) == len(yts)
-    rng = np.random.default_rng(0)
-    loss, tloss = 0, 0
-    for y, yt in zip(ys, yts):
-        np.testing.assert_array_equal(y.data, yt.detach().numpy())
-        w = rng.normal(size=y.shape)
-        loss, tloss = loss + F.sum(y * w), tloss + (yt * torch.tensor(w)).sum()
-    gs = cg.grad(loss, xs)
-    tgs = torch.autograd.grad(tloss, ts)
-    for g, tg in zip(gs, tgs):
-        np.testing.assert_allclose(g.data, tg.numpy(), rtol=1e-13, atol=1e-13)
-
-
-def _second_order(fn, *arrays):
-    """gradcheck of the gradient of sum(fn(...)³), recorded with create_graph."""
-
-    def gradient(*vs):
-        ys = fn(*vs)
-        ys = ys if isinstance(ys, tuple) else (ys,)
-        loss = sum(F.sum(y**3) for y in ys)
-        return cg.grad(loss, list(vs), create_graph=True)
-
-    assert cg.gradcheck(gradient, *arrays)
-
+from tests.functions.oracle import against_torch, second_order
 
 rng = np.random.default_rng(1)
 A, B, C = rng.normal(size=(2, 3)), rng.normal(size=(2, 1)), rng.normal(size=(2, 4))
@@ -48,14 +15,14 @@ A, B, C = rng.normal(size=(2, 3)), rng.normal(size=(2, 1)), rng.normal(size=(2, 
 
 @pytest.mark.parametrize("axis", [1, -1])
 def test_concatenate_matches_torch_cat(axis):
-    _against_torch(lambda *v: F.concatenate(v, axis), lambda *t: torch.cat(t, axis), A, B, C)
+    against_torch(lambda *v: F.concatenate(v, axis), lambda *t: torch.cat(t, axis), A, B, C)
     assert cg.gradcheck(lambda *v: F.concatenate(v, axis), A, B, C)
-    _second_order(lambda *v: F.concatenate(v, axis), A, B, C)
+    second_order(lambda *v: F.concatenate(v, axis), A, B, C)
 
 
 def test_concatenate_along_axis_0_and_of_one_array():
-    _against_torch(lambda a, b: F.concatenate([a, b]), lambda a, b: torch.cat([a, b]), A, A[:1])
-    _against_torch(lambda a: F.concatenate([a], 1), lambda a: torch.cat([a], 1), A)
+    against_torch(lambda a, b: F.concatenate([a, b]), lambda a, b: torch.cat([a, b]), A, A[:1])
+    against_torch(lambda a: F.concatenate([a], 1), lambda a: torch.cat([a], 1), A)
 
 
 def test_concatenate_gives_no_gradient_to_a_constant_and_casts_back():
@@ -71,9 +38,9 @@ def test_concatenate_gives_no_gradient_to_a_constant_and_casts_back():
 
 @pytest.mark.parametrize("axis", [0, 1, 2, -1, -3])
 def test_stack_matches_torch(axis):
-    _against_torch(lambda *v: F.stack(v, axis), lambda *t: torch.stack(t, axis), A, A + 1, A * 2)
+    against_torch(lambda *v: F.stack(v, axis), lambda *t: torch.stack(t, axis), A, A + 1, A * 2)
     assert cg.gradcheck(lambda *v: F.stack(v, axis), A, A + 1)
-    _second_order(lambda *v: F.stack(v, axis), A, A + 1)
+    second_order(lambda *v: F.stack(v, axis), A, A + 1)
 
 
 def test_stack_of_0d_values_and_float32():
@@ -89,9 +56,9 @@ def test_split_matches_numpy_and_torch(cut, axis):
     assert isinstance(pieces, tuple)
     for p, q in zip(pieces, np.split(x, cut, axis), strict=True):
         np.testing.assert_array_equal(p.data, q)
-    _against_torch(lambda v: F.split(v, cut, axis), lambda t: torch.tensor_split(t, cut, axis), x)
+    against_torch(lambda v: F.split(v, cut, axis), lambda t: torch.tensor_split(t, cut, axis), x)
     assert cg.gradcheck(lambda v: F.split(v, cut, axis), x)
-    _second_order(lambda v: F.split(v, cut, axis), x)
+    second_order(lambda v: F.split(v, cut, axis), x)
 
 
 def test_split_pieces_left_unused_get_zero_gradient():
@@ -111,7 +78,7 @@ def test_expand_dims_matches_numpy_and_torch(axis):
     y = F.expand_dims(A, axis)
     assert y.shape == np.expand_dims(A, axis).shape
     if isinstance(axis, int):
-        _against_torch(lambda v: F.expand_dims(v, axis), lambda t: t.unsqueeze(axis), A)
+        against_torch(lambda v: F.expand_dims(v, axis), lambda t: t.unsqueeze(axis), A)
     assert cg.gradcheck(lambda v: F.expand_dims(v, axis), A)
 
 
@@ -121,7 +88,7 @@ def test_squeeze_matches_numpy_and_torch(axis):
     y = F.squeeze(x, axis)
     assert y.shape == np.squeeze(x, axis).shape
     dim = () if axis is None else axis
-    _against_torch(lambda v: F.squeeze(v, axis), lambda t: t.squeeze(*([] if dim == () else [dim])), x)
+    against_torch(lambda v: F.squeeze(v, axis), lambda t: t.squeeze(*([] if dim == () else [dim])), x)
     assert cg.gradcheck(lambda v: F.squeeze(v, axis), x)
     assert F.squeeze(x.astype(np.float32)).dtype == np.float32
 

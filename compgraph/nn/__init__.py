@@ -25,26 +25,41 @@ from compgraph.nn.layers import (
 )
 from compgraph.nn.models import MLP, SimpleConvNet
 from compgraph.nn.module import Module, Parameter
+from compgraph.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from compgraph.nn.serialization import load_file, save_file
-from compgraph.nn.transformer import GELU, CausalSelfAttention, CharGPT, LayerNorm, TransformerBlock
+from compgraph.nn.transformer import (
+    GELU,
+    CausalSelfAttention,
+    CharGPT,
+    CharLSTM,
+    LayerNorm,
+    TransformerBlock,
+)
 
 __all__ = [
     "GELU",
+    "GRU",
+    "LSTM",
     "MLP",
+    "RNN",
     "AvgPool2d",
     "BatchNorm",
     "CausalSelfAttention",
     "CharGPT",
+    "CharLSTM",
     "Conv2d",
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRUCell",
+    "LSTMCell",
     "LayerNorm",
     "Linear",
     "MaxPool2d",
     "Module",
     "ModuleList",
     "Parameter",
+    "RNNCell",
     "ReLU",
     "Sequential",
     "Sigmoid",

@@ -1,12 +1,21 @@
 """The differentiable functions, by family; import as ``import compgraph.functions as F``."""
 
-from compgraph.functions.activation import log_softmax, relu, sigmoid, softmax
+from compgraph.functions.activation import (
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+)
 from compgraph.functions.arithmetic import add, astype, div, mul, neg, pow, sub
 from compgraph.functions.combine import concatenate, expand_dims, split, squeeze, stack
 from compgraph.functions.conv import col2im, conv2d, im2col
 from compgraph.functions.lookup import embedding, one_hot
 from compgraph.functions.loss import mean_squared_error, softmax_cross_entropy
-from compgraph.functions.math import clip, cos, exp, log, sin, sqrt, tanh
+from compgraph.functions.math import abs, clip, cos, exp, log, sin, sqrt, tanh
 from compgraph.functions.matrix import linear, matmul
 from compgraph.functions.normalization import batch_norm
 from compgraph.functions.pooling import avg_pool2d, max_pool2d
@@ -16,6 +25,7 @@ from compgraph.functions.shape import broadcast_to, flatten, get_item, reshape, 
 from compgraph.functions.stochastic import dropout, seed_dropout
 
 __all__ = [
+    "abs",
     "add",
     "astype",
     "avg_pool2d",
@@ -32,8 +42,10 @@ __all__ = [
     "exp",
     "expand_dims",
     "flatten",
+    "gelu",
     "get_item",
     "im2col",
+    "leaky_relu",
     "linear",
     "log",
     "log_softmax",
@@ -54,9 +66,11 @@ __all__ = [
     "reshape",
     "seed_dropout",
     "sigmoid",
+    "silu",
     "sin",
     "softmax",
     "softmax_cross_entropy",
+    "softplus",
     "split",
     "sqrt",
     "squeeze",

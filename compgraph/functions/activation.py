@@ -1,4 +1,4 @@
-"""Activation functions: sigmoid, relu, softmax, log_softmax."""
+"""Activation functions: sigmoid, relu, leaky_relu, softplus, silu, gelu, softmax, log_softmax."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import numpy as np
 
 from compgraph import notation as nt
 from compgraph.core import Op, Operand, Variable, as_array, dispatch
+from compgraph.functions._erf import erfc
 from compgraph.functions._fast import max_keepdims, sum_keepdims
-from compgraph.functions.math import exp
+from compgraph.functions.math import exp, tanh
+
+
+def sigmoid_array(x: np.ndarray) -> np.ndarray:
+    # 1/(1 + e⁻ˣ) written with tanh, which never overflows
+    return np.tanh(x * 0.5) * 0.5 + 0.5
 
 
 class Sigmoid(Op):
@@ -15,8 +21,7 @@ class Sigmoid(Op):
     label = "σ"
 
     def forward(self, x):
-        # 1/(1 + e⁻ˣ) written with tanh, which never overflows
-        return np.tanh(x * 0.5) * 0.5 + 0.5
+        return sigmoid_array(x)
 
     def vjp(self, gy, y, x):
         # dσ/dx = σ(1 − σ) = y(1 − y) = y − y² (no Python number: see Tanh)
@@ -49,6 +54,160 @@ class ReLU(Op):
 def relu(x: Operand) -> Variable:
     """max(x, 0), elementwise."""
     return ReLU()(x)
+
+
+class LeakyReLU(Op):
+    __slots__ = ("negative_slope",)
+    label = "leaky_relu"
+
+    def __init__(self, negative_slope: float):
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return np.where(x > 0, x, x * self.negative_slope)
+
+    def vjp(self, gy, y, x):
+        # slope 1 where x > 0, else negative_slope (at 0 too, as PyTorch)
+        xd = as_array(x)
+        return gy * np.where(xd > 0, 1.0, self.negative_slope).astype(xd.dtype)
+
+    def local_derivatives(self, x):
+        s = nt.format_number(self.negative_slope)
+        return (nt.fits(f"[{x.text} > 0] + {s}·[{x.text} ≤ 0]", nt.SUM),)
+
+
+def leaky_relu(x: Operand, negative_slope: float = 0.01) -> Variable:
+    """x where x > 0, else negative_slope·x, elementwise."""
+    return LeakyReLU(negative_slope)(x)
+
+
+class Softplus(Op):
+    __slots__ = ("beta", "threshold")
+    label = "softplus"
+
+    def __init__(self, beta: float, threshold: float):
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, x):
+        # log(1 + e^(βx))/β as max(βx, 0) + log(1 + e^(−|βx|)): no overflow, no lost digits;
+        # x itself where βx > threshold, as PyTorch
+        bx = x * self.beta
+        y = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / self.beta
+        return np.where(bx > self.threshold, x, y)
+
+    def vjp(self, gy, y, x):
+        # d/dx log(1 + e^(βx))/β = σ(βx); 1 where the op is x itself
+        bx = x * self.beta
+        slope = _sigmoid(bx)
+        linear = as_array(bx) > self.threshold
+        if linear.any():
+            slope = slope * np.asarray(~linear) + linear
+        return gy * slope
+
+    def local_derivatives(self, x):
+        if self.beta == 1:
+            return (nt.call("σ", x),)
+        return (nt.fits(f"σ({nt.scale(self.beta, x).text})", nt.ATOM),)
+
+
+def softplus(x: Operand, beta: float = 1.0, threshold: float = 20.0) -> Variable:
+    """log(1 + e^(βx))/β elementwise, and x where βx > threshold, as PyTorch's softplus."""
+    if beta == 0:
+        raise ValueError("softplus: beta is 0, which divides by zero; use a nonzero beta (1 by default)")
+    return Softplus(beta, threshold)(x)
+
+
+class SiLU(Op):
+    __slots__ = ()
+    label = "silu"
+
+    def forward(self, x):
+        return x * sigmoid_array(x)
+
+    def vjp(self, gy, y, x):
+        # d(x·σ(x))/dx = σ + x·σ(1 − σ), written σ + x(σ − σ²) (no Python number: see Tanh)
+        s = _sigmoid(x)
+        return gy * (s + x * (s - s * s))
+
+    def local_derivatives(self, x):
+        return (nt.fits(f"σ({x.text})(1 + {nt.wrap(x, nt.PRODUCT)}(1 − σ({x.text})))", nt.PRODUCT),)
+
+
+def silu(x: Operand) -> Variable:
+    """x·σ(x), elementwise (also called swish)."""
+    return SiLU()(x)
+
+
+_SQRT_HALF = 0.7071067811865476  # 1/√2
+_INV_SQRT_2PI = 0.3989422804014327  # 1/√(2π)
+_TANH_SCALE = 0.7978845608028654  # √(2/π)
+
+
+def normal_cdf_array(x: np.ndarray) -> np.ndarray:
+    # Φ(x) = (1 + erf(x/√2))/2 = erfc(−x/√2)/2: no cancellation far below 0
+    return erfc(x * -_SQRT_HALF) * 0.5
+
+
+class NormalCDF(Op):
+    """Φ, the standard normal distribution function: in GELU's gradient, for second order."""
+
+    __slots__ = ()
+    label = "Φ"
+
+    def forward(self, x):
+        return normal_cdf_array(x)
+
+    def vjp(self, gy, y, x):
+        # dΦ/dx = φ(x) = e^(−x²/2)/√(2π)
+        return gy * _normal_pdf(x)
+
+    def local_derivatives(self, x):
+        return (nt.call("φ", x),)
+
+
+def _normal_pdf(x):
+    return _exp(x * x * -0.5) * _INV_SQRT_2PI
+
+
+class GELU(Op):
+    __slots__ = ("approximate",)
+    label = "gelu"
+
+    def __init__(self, approximate: str):
+        self.approximate = approximate
+
+    def forward(self, x):
+        if self.approximate == "tanh":
+            return x * 0.5 * (np.tanh((x + x * x * x * 0.044715) * _TANH_SCALE) + 1)
+        return x * normal_cdf_array(x)
+
+    def vjp(self, gy, y, x):
+        if self.approximate == "tanh":
+            # y = x(1 + t)/2, t = tanh(u), u = √(2/π)(x + 0.044715x³):
+            # dy/dx = (1 + t)/2 + x(1 − t²)/2 · √(2/π)(1 + 3·0.044715x²)
+            x2 = x * x
+            t = _tanh((x + x2 * x * 0.044715) * _TANH_SCALE)
+            du = (x2 * (3 * 0.044715) + 1) * _TANH_SCALE
+            return gy * ((t + 1) * 0.5 + x * (1 - t * t) * du * 0.5)
+        # d(x·Φ(x))/dx = Φ(x) + x·φ(x)
+        return gy * (_normal_cdf(x) + x * _normal_pdf(x))
+
+    def local_derivatives(self, x):
+        if self.approximate == "tanh":
+            return None
+        return (nt.fits(f"Φ({x.text}) + {nt.wrap(x, nt.PRODUCT)}·φ({x.text})", nt.SUM),)
+
+
+def gelu(x: Operand, approximate: str = "none") -> Variable:
+    """x·Φ(x), Φ the standard normal distribution function, elementwise, as PyTorch's gelu;
+    ``approximate="tanh"``: x(1 + tanh(√(2/π)(x + 0.044715x³)))/2.
+
+    Φ is computed with an erfc accurate to about 1e-15 (float64), see functions/_erf.py.
+    """
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU(approximate)(x)
 
 
 def softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
@@ -111,3 +270,6 @@ def log_softmax(x: Operand, axis: int = 1) -> Variable:
 
 
 _exp = dispatch(np.exp, exp)
+_tanh = dispatch(np.tanh, tanh)
+_sigmoid = dispatch(sigmoid_array, sigmoid)
+_normal_cdf = dispatch(normal_cdf_array, lambda v: NormalCDF()(v))

@@ -1,4 +1,4 @@
-"""Elementwise functions: exp, log, sin, cos, tanh, sqrt, clip."""
+"""Elementwise functions: exp, log, sin, cos, tanh, sqrt, abs, clip."""
 
 from __future__ import annotations
 
@@ -134,6 +134,29 @@ class Sqrt(Op):
 def sqrt(x: Operand) -> Variable:
     """√x, elementwise."""
     return Sqrt()(x)
+
+
+class Abs(Op):
+    __slots__ = ()
+    label = "abs"
+
+    def forward(self, x):
+        return np.abs(x)
+
+    def vjp(self, gy, y, x):
+        # d|x|/dx = sign x, and 0 at x = 0 (a subgradient; PyTorch's choice too)
+        return gy * np.sign(as_array(x))
+
+    def formula(self, x):
+        return nt.fits(f"|{x.text}|", nt.ATOM)
+
+    def local_derivatives(self, x):
+        return (nt.call("sign", x),)
+
+
+def abs(x: Operand) -> Variable:
+    """|x|, elementwise; its gradient at 0 is 0, as PyTorch's."""
+    return Abs()(x)
 
 
 class Clip(Op):

@@ -1,12 +1,15 @@
-"""exp log sin cos tanh sqrt clip: values against NumPy, gradients, second order."""
+"""exp log sin cos tanh sqrt abs clip: values against NumPy (abs: PyTorch), gradients, second order."""
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 
 import compgraph as cg
 import compgraph.functions as F
 from compgraph import Variable
+from compgraph.notation import Sym
+from tests.functions.oracle import against_torch
 from tests.strategies import arrays, shapes
 
 UNARY = {
@@ -68,3 +71,28 @@ def test_clip_gradient_is_zero_outside_the_range():
 def test_clip_rejects_an_empty_range():
     with pytest.raises(ValueError, match="x_min"):
         F.clip(Variable(1.0), 2, 1)
+
+
+def test_abs_equals_pytorchs_value_and_gradient_with_0_at_0():
+    x = np.array([-2.0, -0.5, 0.0, -0.0, 0.5, 3.0])
+    against_torch(F.abs, torch.abs, x)
+    v = Variable(x)
+    (g,) = cg.grad(F.sum(F.abs(v)), [v])
+    np.testing.assert_array_equal(g.data, [-1.0, -1.0, 0.0, 0.0, 1.0, 1.0])
+
+
+@settings(max_examples=20, deadline=None)
+@given(x=arrays((2, 3), avoid=0.0))
+def test_abs_gradcheck_and_second_order(x):
+    np.testing.assert_array_equal(F.abs(x).data, np.abs(x))
+    assert cg.gradcheck(F.abs, x)
+    assert cg.gradcheck(lambda v: cg.grad(F.sum(F.abs(v) * v), [v], create_graph=True)[0], x)
+
+
+def test_abs_keeps_float32_and_reads_as_bars():
+    x = Variable(np.array([-1.0, 2.0], np.float32), name="x")
+    y = F.abs(x)
+    (g,) = cg.grad(F.sum(y), [x])
+    assert y.dtype == g.dtype == np.float32
+    assert y.creator.formula(Sym("x")).text == "|x|"
+    assert y.creator.local_derivatives(Sym("x"))[0].text == "sign(x)"

@@ -85,6 +85,11 @@ class LRSchedule:
         self.last_step += 1
         return self._apply()
 
+    def set_step(self, step: int) -> float:
+        """Go to step ``step`` (e.g. where a run resumes) and set its lr; returns that lr."""
+        self.last_step = non_negative_int(type(self).__name__, "step", step)
+        return self._apply()
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """``{"schedule.step": last_step}`` as an int64 array, to save beside the optimizer's state."""
         return {STEP_KEY: np.array(self.last_step, dtype=np.int64)}
@@ -98,7 +103,7 @@ class LRSchedule:
         if STEP_KEY not in state:
             raise ValueError(
                 f"{name}.load_state_dict: no {STEP_KEY!r} entry (found {len(state)} others); the state "
-                "was saved without a schedule, so set schedule.last_step yourself if you know it"
+                "was saved without a schedule; call schedule.set_step(step) with the step to resume at"
             )
         unknown = sorted(k for k in state if k.startswith(SCHEDULE_PREFIX) and k != STEP_KEY)
         value = np.asarray(state[STEP_KEY])
@@ -108,8 +113,7 @@ class LRSchedule:
                 f"got {value.dtype} {value.shape} {value.tolist()!r}"
                 + (f" and unexpected entries {unknown}" if unknown else "")
             )
-        self.last_step = int(value)
-        self._apply()
+        self.set_step(int(value))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr}, last_step={self.last_step})"

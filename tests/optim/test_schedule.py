@@ -111,6 +111,9 @@ def test_lr_at_is_pure_and_step_sets_the_optimizer_lr():
     assert [sched.step() for _ in range(3)] == [0.1, 0.05, 0.05]
     assert opt.lr == 0.05 and sched.last_step == 3
     assert sched.lr == 0.1  # the starting lr is kept, not the optimizer's current one
+    assert sched.set_step(6) == 0.1 * 0.5**3 == opt.lr and sched.last_step == 6
+    with pytest.raises(ValueError, match="step must be a non-negative int, got -2"):
+        sched.set_step(-2)
 
 
 def test_the_schedule_sets_the_lr_of_every_group():
@@ -165,7 +168,9 @@ def test_an_optimizer_state_saved_without_a_schedule_is_refused_by_the_schedule_
     old = opt.state_dict()
     opt.load_state_dict(old)
     sched = StepLR(opt, step_size=2)
-    with pytest.raises(ValueError, match=r"no 'schedule.step' entry .* saved without a schedule"):
+    with pytest.raises(
+        ValueError, match=r"no 'schedule.step' entry .* saved without a schedule; call schedule.set_step"
+    ):
         sched.load_state_dict(old)
     assert sched.last_step == 0
 

@@ -19,7 +19,7 @@ from compgraph.functions.math import abs, clip, cos, exp, log, sin, sqrt, tanh
 from compgraph.functions.matrix import linear, matmul
 from compgraph.functions.normalization import batch_norm
 from compgraph.functions.pooling import avg_pool2d, max_pool2d
-from compgraph.functions.reduce import max, mean, min, sum
+from compgraph.functions.reduce import argmax, argmin, cumsum, logsumexp, max, mean, min, std, sum, var
 from compgraph.functions.select import masked_fill, maximum, minimum, where
 from compgraph.functions.shape import broadcast_to, flatten, get_item, reshape, sum_to, transpose
 from compgraph.functions.stochastic import dropout, seed_dropout
@@ -27,6 +27,8 @@ from compgraph.functions.stochastic import dropout, seed_dropout
 __all__ = [
     "abs",
     "add",
+    "argmax",
+    "argmin",
     "astype",
     "avg_pool2d",
     "batch_norm",
@@ -36,6 +38,7 @@ __all__ = [
     "concatenate",
     "conv2d",
     "cos",
+    "cumsum",
     "div",
     "dropout",
     "embedding",
@@ -49,6 +52,7 @@ __all__ = [
     "linear",
     "log",
     "log_softmax",
+    "logsumexp",
     "masked_fill",
     "matmul",
     "max",
@@ -75,10 +79,12 @@ __all__ = [
     "sqrt",
     "squeeze",
     "stack",
+    "std",
     "sub",
     "sum",
     "sum_to",
     "tanh",
     "transpose",
+    "var",
     "where",
 ]

@@ -17,7 +17,7 @@ from compgraph.functions.lookup import embedding, one_hot
 from compgraph.functions.loss import mean_squared_error, softmax_cross_entropy
 from compgraph.functions.math import abs, clip, cos, exp, log, sin, sqrt, tanh
 from compgraph.functions.matrix import linear, matmul
-from compgraph.functions.normalization import batch_norm
+from compgraph.functions.normalization import batch_norm, layer_norm
 from compgraph.functions.pooling import avg_pool2d, max_pool2d
 from compgraph.functions.reduce import argmax, argmin, cumsum, logsumexp, max, mean, min, std, sum, var
 from compgraph.functions.select import masked_fill, maximum, minimum, where
@@ -48,6 +48,7 @@ __all__ = [
     "gelu",
     "get_item",
     "im2col",
+    "layer_norm",
     "leaky_relu",
     "linear",
     "log",

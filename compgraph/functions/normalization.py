@@ -1,4 +1,7 @@
-"""Batch normalisation: each channel scaled to zero mean and unit variance, then by gamma and beta."""
+"""Batch and layer normalisation: values scaled to zero mean and unit variance, then by gamma and beta.
+
+batch_norm normalises each channel over the batch; layer_norm each sample over its last axis.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from compgraph.core import Op, Operand, Variable
+from compgraph.functions._fast import sum_keepdims, sum_leading
 from compgraph.functions.conv import shape_of
 from compgraph.functions.reduce import mean
 
@@ -201,3 +205,111 @@ def batch_norm(
             f"got x of shape {x_shape}; use a batch of at least 2, or training=False"
         )
     return BatchNorm(training, eps, momentum, running_mean, running_var)(x, gamma, beta)
+
+
+class LayerNorm(Op):
+    __slots__ = ("eps", "has_weight", "has_bias", "xhat", "rstd")
+    label = "layer norm"
+    grad_rules = ("(γ/σ)·(g − mean g − x̂·mean(g·x̂))", "Σ g·x̂ over the batch", "Σ g over the batch")
+
+    def __init__(self, eps: float, has_weight: bool, has_bias: bool):
+        self.eps, self.has_weight, self.has_bias = eps, has_weight, has_bias
+
+    def forward(self, x, *affine):
+        # x̂ = (x − μ)/σ over the last axis, with σ = √(var + eps): μ and 1/σ computed once, kept
+        # per row (with x̂ when an affine map follows) for the backward pass
+        n = x.shape[-1]
+        d = x - sum_keepdims(x, -1) / n
+        rstd = 1 / np.sqrt(sum_keepdims(d * d, -1) / n + self.eps)
+        d *= rstd
+        self.rstd = rstd
+        if not affine:
+            self.xhat = None  # the output is x̂ itself: backward reads it there
+            return d
+        self.xhat = d
+        y = d * affine[0] if self.has_weight else d.copy()
+        if self.has_bias:
+            b = affine[-1]
+            if _in_place_ok(y, b):
+                y += b
+            else:
+                y = y + b
+        return y
+
+    def vjp(self, gy, y, x, *affine):
+        # x̂ = (x − μ)/σ, y = γx̂ + β, g = gy·γ:  ∂L/∂x = (g − mean g − x̂·mean(g·x̂))/σ,
+        # ∂L/∂γ = Σ gy·x̂ and ∂L/∂β = Σ gy over every row
+        if isinstance(gy, Variable):
+            return self._vjp_recorded(gy, x, *affine)
+        xhat = y if self.xhat is None else self.xhat
+        w = affine[0] if self.has_weight else None
+        n = x.shape[-1]
+        gyx = gy * xhat
+        gx = None
+        if self.needs_grad(0):
+            # Σg and Σg·x̂ per row: with γ, products with the vector γ (BLAS, no g·x̂ temporary)
+            if w is None:
+                gx = gy * self.rstd
+                sum_g, sum_gx = sum_keepdims(gy, -1), sum_keepdims(gyx, -1)
+            else:
+                gx = gy * w
+                gx *= self.rstd
+                sum_g, sum_gx = (gy @ w)[..., None], (gyx @ w)[..., None]
+            c = self.rstd / n
+            gx -= xhat * (sum_gx * c)
+            gx -= sum_g * c
+        grads = [gx]
+        if self.has_weight:
+            grads.append(sum_leading(gyx.reshape(-1, n)) if self.needs_grad(1) else None)
+        if self.has_bias:
+            grads.append(sum_leading(gy.reshape(-1, n)) if self.needs_grad(len(grads)) else None)
+        return tuple(grads)
+
+    def _vjp_recorded(self, gy, x, *affine):
+        # the same rule on Variables, with μ and σ recomputed from x, so that it differentiates again
+        d = x - mean(x, -1, keepdims=True)
+        rstd = (mean(d * d, -1, keepdims=True) + self.eps) ** -0.5
+        xhat = d * rstd
+        gx = None
+        if self.needs_grad(0):
+            g = gy * affine[0] if self.has_weight else gy
+            gx = rstd * (g - mean(g, -1, keepdims=True) - xhat * mean(g * xhat, -1, keepdims=True))
+        grads = [gx]
+        if self.has_weight:  # the engine sums these over the rows, down to (D,)
+            grads.append(gy * xhat if self.needs_grad(1) else None)
+        if self.has_bias:
+            grads.append(gy if self.needs_grad(len(grads)) else None)
+        return tuple(grads)
+
+
+def layer_norm(
+    x: Operand, weight: Operand | None = None, bias: Operand | None = None, eps: float = 1e-5
+) -> Variable:
+    """Normalise x (..., D) over its last axis, then scale by weight (D,) and shift by bias (D,).
+
+    Each row becomes (x − mean)/√(var + eps) with the biased variance, as
+    ``torch.nn.functional.layer_norm(x, (D,), weight, bias, eps)``; weight and bias are
+    optional. One op: the statistics are computed once and the gradient is in closed form.
+
+    >>> layer_norm(np.array([[1.0, 3.0]])).data.round(4)
+    array([[-1.,  1.]])
+    """
+    x_shape = shape_of(x, "x", "layer_norm")
+    if not x_shape or x_shape[-1] == 0:
+        raise ValueError(
+            f"layer_norm: x must have a non-empty last axis to normalise over, got shape {x_shape}"
+        )
+    features = x_shape[-1]
+    affine = []
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is None:
+            continue
+        if shape_of(p, name, "layer_norm") != (features,):
+            raise ValueError(
+                f"layer_norm: {name} must have shape ({features},), one value per feature of x "
+                f"{x_shape} (its last axis), got {p.shape}"
+            )
+        affine.append(p)
+    if not eps > 0:
+        raise ValueError(f"layer_norm: eps must be positive, got {eps}")
+    return LayerNorm(eps, weight is not None, bias is not None)(x, *affine)

@@ -1,4 +1,4 @@
-"""batch_norm: values and running statistics by hand, train/eval, gradients, second order, errors."""
+"""batch_norm and layer_norm: values by hand and against PyTorch, gradients, second order, errors."""
 
 import doctest
 import sys
@@ -135,3 +135,120 @@ def test_batch_norm_errors(kwargs, error, message):
 def test_docstring_examples_run():
     result = doctest.testmod(sys.modules["compgraph.functions.normalization"])
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- layer_norm: one op over the last axis, against torch.nn.functional.layer_norm ---------------
+AFFINE = [(True, True), (True, False), (False, True), (False, False)]
+
+
+def _layer_norm_inputs(shape, affine, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape) * 3 + 1
+    params = [rng.normal(size=shape[-1]) if given else None for given in affine]
+    return x, params
+
+
+@pytest.mark.parametrize("affine", AFFINE)
+@pytest.mark.parametrize("shape", [(4, 5), (2, 3, 5), (5,)])
+def test_layer_norm_matches_torch_with_gradients(shape, affine):
+    import torch
+
+    x, params = _layer_norm_inputs(shape, affine)
+    g = np.random.default_rng(1).normal(size=shape)
+    ours = [Variable(a) if a is not None else None for a in [x, *params]]
+    y = F.layer_norm(ours[0], ours[1], ours[2], eps=1e-3)
+    cg.backward(y, g)
+    theirs = [torch.tensor(a, requires_grad=True) if a is not None else None for a in [x, *params]]
+    yt = torch.nn.functional.layer_norm(theirs[0], shape[-1:], theirs[1], theirs[2], eps=1e-3)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for a, t in zip(ours, theirs):
+        if a is not None:
+            np.testing.assert_allclose(a.grad.data, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def _layer_norm_of(affine):
+    """layer_norm as a function of its given inputs only, for gradcheck."""
+
+    def f(x, *params):
+        it = iter(params)
+        return F.layer_norm(x, *(next(it) if given else None for given in affine))
+
+    return f
+
+
+@pytest.mark.parametrize("affine", AFFINE)
+def test_layer_norm_gradcheck_and_second_order(affine):
+    x, params = _layer_norm_inputs((3, 4), affine, seed=2)
+    inputs = [x, *(p for p in params if p is not None)]
+    f = _layer_norm_of(affine)
+    assert cg.gradcheck(f, *inputs)
+    # create_graph: the rule recomputes the statistics from x as ops, so it differentiates again
+    assert cg.gradcheck(lambda *vs: cg.grad(F.sum(f(*vs) ** 3), list(vs), create_graph=True), *inputs)
+
+
+def test_layer_norm_second_order_matches_torch():
+    import torch
+
+    x, (w, b) = _layer_norm_inputs((2, 3, 4), (True, True), seed=3)
+    ours = [Variable(a) for a in (x, w, b)]
+    gs = cg.grad(F.sum(F.layer_norm(*ours) ** 3), ours, create_graph=True)
+    cg.backward(F.sum(gs[0] * gs[0]) + F.sum(gs[1] * gs[2]))
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    gt = torch.autograd.grad(
+        (torch.nn.functional.layer_norm(theirs[0], (4,), theirs[1], theirs[2]) ** 3).sum(),
+        theirs,
+        create_graph=True,
+    )
+    ((gt[0] * gt[0]).sum() + (gt[1] * gt[2]).sum()).backward()
+    for a, t in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.data, t.grad.numpy(), rtol=1e-9, atol=1e-11)
+
+
+def test_layer_norm_rows_have_zero_mean_and_unit_variance_and_gradients_sum_to_zero():
+    x = Variable(np.array([[1.0, 3.0], [10.0, 10.0], [0.0, 4.0]]))
+    y = F.layer_norm(x, eps=0.0 + 1e-12)
+    np.testing.assert_allclose(y.data, [[-1, 1], [0, 0], [-1, 1]], atol=1e-6)
+    cg.backward(y, np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]]))
+    np.testing.assert_allclose(x.grad.data.sum(axis=1), 0, atol=1e-12)  # shifting a row changes nothing
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_keeps_the_dtype(dtype):
+    rng = np.random.default_rng(4)
+    x, w, b = (Variable(rng.normal(size=s).astype(dtype)) for s in ((3, 2, 4), (4,), (4,)))
+    y = F.layer_norm(x, w, b)
+    F.sum(y * y).backward()
+    assert y.dtype == dtype and x.grad.dtype == w.grad.dtype == b.grad.dtype == dtype
+    (g,) = cg.grad(F.sum(F.layer_norm(x) ** 2), [x], create_graph=True)
+    assert g.dtype == dtype
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"x": np.zeros(())},
+            ValueError,
+            r"x must have a non-empty last axis to normalise over, got shape \(\)",
+        ),
+        (
+            {"x": np.zeros((2, 0))},
+            ValueError,
+            r"x must have a non-empty last axis to normalise over, got shape \(2, 0\)",
+        ),
+        (
+            {"weight": np.ones(3)},
+            ValueError,
+            r"weight must have shape \(4,\), one value per feature of x \(2, 4\)",
+        ),
+        ({"bias": np.ones((1, 4))}, ValueError, r"bias must have shape \(4,\).* got \(1, 4\)"),
+        ({"weight": [1.0] * 4}, TypeError, r"weight must be a Variable or a numpy.ndarray, got list"),
+        ({"eps": 0.0}, ValueError, r"eps must be positive, got 0.0"),
+    ],
+)
+def test_layer_norm_errors(kwargs, error, message):
+    args = {"x": np.zeros((2, 4))}
+    args.update(kwargs)
+    with pytest.raises(error, match=r"^layer_norm: " + message):
+        F.layer_norm(**args)

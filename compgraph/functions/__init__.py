@@ -14,7 +14,11 @@ from compgraph.functions.arithmetic import add, astype, div, mul, neg, pow, sub
 from compgraph.functions.combine import concatenate, expand_dims, split, squeeze, stack
 from compgraph.functions.conv import col2im, conv2d, im2col
 from compgraph.functions.lookup import embedding, one_hot
-from compgraph.functions.loss import mean_squared_error, softmax_cross_entropy
+from compgraph.functions.loss import (
+    binary_cross_entropy_with_logits,
+    mean_squared_error,
+    softmax_cross_entropy,
+)
 from compgraph.functions.math import abs, clip, cos, exp, log, sin, sqrt, tanh
 from compgraph.functions.matrix import linear, matmul
 from compgraph.functions.normalization import batch_norm, layer_norm
@@ -32,6 +36,7 @@ __all__ = [
     "astype",
     "avg_pool2d",
     "batch_norm",
+    "binary_cross_entropy_with_logits",
     "broadcast_to",
     "clip",
     "col2im",

@@ -77,6 +77,24 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str | Path) -> Pa
     return _save(fig, path)
 
 
+def plot_losses(history: Mapping[str, Sequence[float]], path: str | Path) -> Path:
+    """A language model's training and validation loss against the step (keys ``step``,
+    ``train_loss``, ``val_loss``), and its learning rate (``lr``)."""
+    fig, (ax_loss, ax_lr) = _figure(2)
+    steps = history["step"]
+    ax_loss.plot(steps, history["train_loss"], marker=".", label="train")
+    ax_loss.plot(steps, history["val_loss"], marker=".", label="validation")
+    ax_loss.set_ylabel("cross-entropy (nats per character)")
+    ax_loss.set_title("loss")
+    ax_loss.legend()
+    ax_lr.plot(steps, history["lr"], marker=".")
+    ax_lr.set_title("learning rate")
+    for ax in (ax_loss, ax_lr):
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def plot_decision_boundary(
     model: Module, x: np.ndarray, t: np.ndarray, path: str | Path, resolution: int = 200
 ) -> Path:

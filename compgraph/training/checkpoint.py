@@ -91,6 +91,8 @@ def _check_record(text: str, path: str | Path) -> dict[str, Any]:
         raise bad(f"is not valid JSON ({exc})") from None
     if not isinstance(record, dict):
         raise bad(f"is {_JSON_KINDS.get(type(record), 'not an object')}, not an object")
+    if record.get("kind") == "text":
+        return _check_text_record(record, bad)
     missing = [key for key in RECORD_KEYS if key not in record]
     if missing:
         raise bad(f"lacks {', '.join(missing)}")
@@ -112,6 +114,38 @@ def _check_record(text: str, path: str | Path) -> dict[str, Any]:
         if not numbers or len(values) != epoch:
             got = reprlib.repr(values)
             raise bad(f"has history[{key!r}] = {got}, not a list of numbers, one per epoch done ({epoch})")
+    return record
+
+
+def _check_text_record(record: dict[str, Any], bad: Any) -> dict[str, Any]:
+    """A language model's run record (``compgraph.training.text``), checked field by field."""
+    from compgraph.training.text import TEXT_HISTORY_KEYS
+
+    missing = [key for key in ("step", "config", "history", "vocab", "id") if key not in record]
+    if missing:
+        raise bad(f"lacks {', '.join(missing)}")
+    step = record["step"]
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise bad(f"has step {step!r}, not a count of steps (an int >= 0)")
+    if not isinstance(record["config"], dict) or not isinstance(record["id"], str):
+        raise bad("has a config that is not an object or an id that is not a string")
+    if not isinstance(record["vocab"], str) or not record["vocab"]:
+        raise bad(f"has vocab {reprlib.repr(record['vocab'])}, not the string of its characters")
+    history = record["history"]
+    lengths = {len(history.get(key, ())) if isinstance(history, dict) else -1 for key in TEXT_HISTORY_KEYS}
+    if (
+        not isinstance(history, dict)
+        or len(lengths) != 1
+        or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool)
+            for key in TEXT_HISTORY_KEYS
+            for v in history[key]
+        )
+    ):
+        raise bad(
+            f"has history {reprlib.repr(history)}, not lists of numbers of one length "
+            f"({', '.join(TEXT_HISTORY_KEYS)})"
+        )
     return record
 
 

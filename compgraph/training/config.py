@@ -27,8 +27,10 @@ from compgraph._checks import (
 from compgraph.optim import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp
 
 AUTO = "auto"
-DATASETS = ("spiral", "mnist")
-MODELS = ("mlp", "cnn")
+DATASETS = ("spiral", "mnist", "shakespeare")
+MODELS = ("mlp", "cnn", "gpt", "lstm")
+#: The data trained on for a number of steps (a language model), not epochs.
+TEXT_DATASETS = ("shakespeare",)
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "sgd": SGD,
     "momentum": lambda params, lr: SGD(params, lr, momentum=0.9),
@@ -44,6 +46,10 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ("spiral", "mlp"): {"hidden": (64, 64), "optimizer": "adam", "lr": 0.01, "batch_size": 30, "epochs": 20},
     ("mnist", "mlp"): {"hidden": (100,), "optimizer": "sgd", "lr": 0.1, "batch_size": 100, "epochs": 20},
     ("mnist", "cnn"): {"hidden": (100,), "optimizer": "adam", "lr": 0.001, "batch_size": 100, "epochs": 10},
+    # nanoGPT's CPU configuration for Tiny Shakespeare (the sizes are in training/text.py)
+    ("shakespeare", "gpt"): {"hidden": (), "optimizer": "adamw", "lr": 1e-3, "batch_size": 12, "steps": 2000},
+    ("shakespeare", "lstm"): {"hidden": (), "optimizer": "adamw", "lr": 2e-3, "batch_size": 32,
+                                 "steps": 2000},
 }
 MNIST_SPLITS = ("auto", "full", "t10k")
 #: Fields that say where a run's outputs go and whether it shows progress: a checkpoint does
@@ -63,6 +69,9 @@ class TrainConfig:
       10,000 test), "t10k" (the 10,000 test digits: first 8,000 train, last 2,000 test; 80/20 in general), or
       "auto": full when the train files are there, else t10k. ``download``: fetch missing files.
     - ``model``: "mlp" (``hidden`` sizes) or "cnn" (the book's SimpleConvNet, MNIST only).
+    - ``data="shakespeare"`` (``data_dir`` holds ``input.txt``) with ``model`` "gpt" (nanoGPT's
+      character-level GPT) or "lstm" trains for ``steps`` steps (the total, also when
+      resuming) instead of epochs; see ``compgraph.training.text``.
     - ``epochs`` (the total, also when resuming), ``batch_size``, ``lr``, ``optimizer`` (a
       key of OPTIMIZERS), ``seed`` (weights and batch order; default 0).
     - ``save``: weights file ("auto": ``<data>-<model>.safetensors``; None: don't save),
@@ -78,6 +87,7 @@ class TrainConfig:
     model: str | None = None
     hidden: tuple[int, ...] | None = None
     epochs: int | None = None
+    steps: int | None = None
     batch_size: int | None = None
     lr: float | None = None
     optimizer: str | None = None
@@ -147,11 +157,13 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _take_recipe(values: dict[str, Any]) -> None:
-    """Fill the unset fields from the recipe of the (data, model) pair, spiral and MLP by default."""
+    """Fill the unset fields from the recipe of the (data, model) pair: spiral and MLP by
+    default, and the GPT for text."""
     data = values["data"] = one_of("train", "data", values["data"] or "spiral", DATASETS)
-    model = values["model"] = one_of("train", "model", values["model"] or "mlp", MODELS)
+    default_model = "gpt" if data in TEXT_DATASETS else "mlp"
+    model = values["model"] = one_of("train", "model", values["model"] or default_model, MODELS)
     if (data, model) not in RECIPES:
-        raise ValueError(f"train: the {model} model needs image data: use data='mnist' with model='cnn'")
+        raise ValueError(_no_recipe(data, model))
     for key, default in RECIPES[data, model].items():
         if values[key] is None:
             values[key] = default
@@ -164,12 +176,27 @@ def _check(values: dict[str, Any]) -> None:
     hidden = values["hidden"]
     sizes = (hidden,) if np.ndim(hidden) == 0 else hidden
     values["hidden"] = tuple(positive_int("train", "hidden size", h) for h in sizes)
-    values["epochs"] = positive_int("train", "epochs", values["epochs"])
+    text = values["data"] in TEXT_DATASETS
+    counted, other = ("steps", "epochs") if text else ("epochs", "steps")
+    if values[other] is not None:
+        raise ValueError(
+            f"train: {values['data']} data trains for a number of {counted}, not {other}: "
+            f"set {counted} instead of {other}={values[other]!r}"
+        )
+    values[counted] = positive_int("train", counted, values[counted])
     values["batch_size"] = positive_int("train", "batch_size", values["batch_size"])
     values["lr"] = positive_number("train", "lr", values["lr"])
     one_of("train", "optimizer", values["optimizer"], OPTIMIZERS)
     values["seed"] = non_negative_int("train", "seed", values["seed"])
     one_of("train", "mnist_split", values["mnist_split"], MNIST_SPLITS)
+
+
+def _no_recipe(data: str, model: str) -> str:
+    if model in ("gpt", "lstm"):
+        return f"train: the {model} model is a language model: use data='shakespeare' with it"
+    if data in TEXT_DATASETS:
+        return f"train: {data} is text: train model='gpt' or model='lstm' on it"
+    return f"train: the {model} model needs image data: use data='mnist' with model='cnn'"
 
 
 def _name_outputs(values: dict[str, Any], resume: str | None) -> None:

@@ -39,7 +39,14 @@ from compgraph.training.checkpoint import (
     restore_optimizer,
     save_checkpoint,
 )
-from compgraph.training.config import AUTO, OPTIMIZERS, TrainConfig, recorded_settings, resolve
+from compgraph.training.config import (
+    AUTO,
+    OPTIMIZERS,
+    TEXT_DATASETS,
+    TrainConfig,
+    recorded_settings,
+    resolve,
+)
 
 #: Told of each saved epoch: ``on_epoch(epochs done, history)``.
 EpochCallback = Callable[[int, dict[str, list[float]]], None]
@@ -47,18 +54,21 @@ EpochCallback = Callable[[int, dict[str, list[float]]], None]
 
 @dataclass
 class TrainResult:
-    """What a run did: the resolved config, the trained model, per-epoch history, accuracies."""
+    """What a run did: the resolved config, the trained model, its history, accuracies (for a
+    language model: the steps done and the validation loss)."""
 
     config: TrainConfig
     model: Module
     history: dict[str, list[float]]
-    train_accuracy: float
-    test_accuracy: float
+    train_accuracy: float | None  # None for a language model
+    test_accuracy: float | None
     epochs_done: int
     interrupted: bool = False
     save_path: Path | None = None
     plot_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    steps_done: int = 0  # a language model's
+    val_loss: float | None = None  # a language model's final validation loss (nats per character)
 
 
 @dataclass
@@ -96,7 +106,15 @@ def train(
     """
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-    run = _start(config if config is not None else TrainConfig(), err)
+    config = config if config is not None else TrainConfig()
+    tensors, record = read_checkpoint(config.resume) if config.resume else (None, None)
+    if (record is not None and record.get("kind") == "text") or config.data in TEXT_DATASETS:
+        from compgraph.training.text import train_text  # steps, not epochs: a language model
+
+        notes: list[str] = []
+        cfg = _outputs_checked(resolve(config, record["config"] if record else None), config, notes)
+        return train_text(cfg, tensors, record, out, err, notes)
+    run = _start(config, tensors, record, err)
     _run_epochs(run, err, on_epoch)
     return _finish(run, out)
 
@@ -126,14 +144,17 @@ def _classify(y: Variable, t: np.ndarray) -> tuple[Variable, int, int]:
     return F.softmax_cross_entropy(y, t), int((y.data.argmax(axis=1) == t).sum()), len(t)
 
 
-def _start(config: TrainConfig, err: TextIO) -> _Run:
-    """Everything before the first epoch; what was chosen or skipped is noted on ``err``."""
-    notes: list[str] = []
-    tensors, record = read_checkpoint(config.resume) if config.resume else (None, None)
-    cfg = resolve(config, record["config"] if record else None)
+def _outputs_checked(cfg: TrainConfig, config: TrainConfig, notes: list[str]) -> TrainConfig:
+    """``cfg`` with save and plot None where they will not be written (a note says why)."""
     save = _writable("weights", cfg.save, "safetensors", "io", notes, auto=config.save == AUTO)
     plot = _writable("plot", cfg.plot, "matplotlib", "plot", notes, auto=config.plot == AUTO)
-    cfg = dataclasses.replace(cfg, save=save, plot=plot)
+    return dataclasses.replace(cfg, save=save, plot=plot)
+
+
+def _start(config: TrainConfig, tensors: Any, record: dict[str, Any] | None, err: TextIO) -> _Run:
+    """Everything before the first epoch; what was chosen or skipped is noted on ``err``."""
+    notes: list[str] = []
+    cfg = _outputs_checked(resolve(config, record["config"] if record else None), config, notes)
     train_set, test_set, note = load_data(cfg)
     if note:
         print(note, file=err)

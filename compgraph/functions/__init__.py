@@ -11,6 +11,7 @@ from compgraph.functions.activation import (
     softplus,
 )
 from compgraph.functions.arithmetic import add, astype, div, mul, neg, pow, sub
+from compgraph.functions.attention import scaled_dot_product_attention
 from compgraph.functions.combine import concatenate, expand_dims, split, squeeze, stack
 from compgraph.functions.conv import col2im, conv2d, im2col
 from compgraph.functions.lookup import embedding, one_hot
@@ -74,6 +75,7 @@ __all__ = [
     "pow",
     "relu",
     "reshape",
+    "scaled_dot_product_attention",
     "seed_dropout",
     "sigmoid",
     "silu",

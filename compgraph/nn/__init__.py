@@ -27,7 +27,14 @@ from compgraph.nn.models import MLP, SimpleConvNet
 from compgraph.nn.module import Module, Parameter
 from compgraph.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from compgraph.nn.serialization import load_file, save_file
-from compgraph.nn.transformer import GELU, CausalSelfAttention, CharGPT, LayerNorm, TransformerBlock
+from compgraph.nn.transformer import (
+    GELU,
+    CausalSelfAttention,
+    CharGPT,
+    CharLSTM,
+    LayerNorm,
+    TransformerBlock,
+)
 
 __all__ = [
     "GELU",
@@ -39,6 +46,7 @@ __all__ = [
     "BatchNorm",
     "CausalSelfAttention",
     "CharGPT",
+    "CharLSTM",
     "Conv2d",
     "Dropout",
     "Embedding",

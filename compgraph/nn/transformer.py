@@ -26,6 +26,7 @@ from compgraph.core import Operand, Variable, no_grad
 from compgraph.nn.init import RngLike, as_rng
 from compgraph.nn.layers import Dropout, Embedding, Linear, ModuleList, _layer_input
 from compgraph.nn.module import Module, Parameter
+from compgraph.nn.recurrent import LSTM
 
 _GELU_KINDS = ("none", "tanh")
 
@@ -112,6 +113,14 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
+def _rows(x: Operand) -> Operand:
+    """``x`` (..., C) as (rows, C): a Linear on 2-D input is one BLAS product (np.dot), which
+    is faster than NumPy's batched matmul over a (B, T, C) array, forward and backward."""
+    if not isinstance(x, (np.ndarray, Variable)) or x.ndim == 2:
+        return x
+    return x.reshape(-1, x.shape[-1]) if x.ndim else x
+
+
 def _nanogpt_init(model: Module, n_layer: int, rng: np.random.Generator) -> None:
     """nanoGPT's initial weights: Linear and Embedding tables normal(0, 0.02), biases zero, and
     every ``c_proj`` (the projections into the residual stream) normal(0, 0.02/sqrt(2·n_layer))."""
@@ -169,14 +178,14 @@ class CausalSelfAttention(Module):
         hs = C // self.n_head
         q, k, v = (
             t.reshape(B, T, self.n_head, hs).transpose(0, 2, 1, 3)  # (B, n_head, T, hs)
-            for t in F.split(self.c_attn(x), 3, axis=2)
+            for t in F.split(self.c_attn(x.reshape(B * T, C)), 3, axis=1)
         )
         if self.training and self.dropout > 0:
             y = self._attend_with_dropout(q, k, v)
         else:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        y = y.transpose(0, 2, 1, 3).reshape(B, T, C)  # the heads side by side again
-        return self.resid_dropout(self.c_proj(y))
+        y = y.transpose(0, 2, 1, 3).reshape(B * T, C)  # the heads side by side again
+        return self.resid_dropout(self.c_proj(y)).reshape(B, T, C)
 
     def _attend_with_dropout(self, q: Variable, k: Variable, v: Variable) -> Variable:
         """softmax(q·kᵀ/sqrt(hs) + causal mask), with dropout on the weights, times v."""
@@ -209,7 +218,9 @@ class FeedForward(Module):
         self.dropout = Dropout(_dropout_p("FeedForward", dropout), rng=rng)
 
     def forward(self, x: Operand) -> Variable:
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        shape = x.shape
+        x = _rows(x)
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x)))).reshape(shape[:-1] + (-1,))
 
 
 class TransformerBlock(Module):
@@ -341,7 +352,7 @@ class CharGPT(Module):
 
     def _head(self, x: Variable) -> Variable:
         # the tied output head: the embedding table, transposed, is the projection
-        return F.matmul(x, self.wte.W.T)
+        return F.matmul(_rows(x), self.wte.W.T).reshape(x.shape[:-1] + (-1,))
 
     def generate(
         self,
@@ -378,3 +389,73 @@ class CharGPT(Module):
             f"vocab_size={self.vocab_size}, block_size={self.block_size}, n_layer={self.n_layer}, "
             f"n_head={self.n_head}, n_embd={self.n_embd}, dropout={self.dropout}, bias={self.bias}"
         )
+
+
+class CharLSTM(Module):
+    """A character-level LSTM language model: embedding, ``nn.LSTM`` (batch_first), Linear head.
+
+    ``forward(idx, state=None)``: token ids (B, T) -> (logits (B, T, vocab_size), state), with
+    ``state`` the LSTM's (h, c), each (num_layers, B, hidden_size). For truncated
+    backpropagation through time, pass the state of one window into the next, detached
+    (``tuple(s.detach() for s in state)``) so that backward stops at the window's start.
+    Layers: ``embedding`` (vocab_size, n_embd), ``lstm`` (PyTorch's parameter names and
+    layouts), ``head`` (hidden_size -> vocab_size).
+
+    >>> model = CharLSTM(65, rng=0)
+    >>> logits, (h, c) = model(np.zeros((2, 8), dtype=np.int64))
+    >>> logits.shape, h.shape
+    ((2, 8, 65), (2, 2, 256))
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        n_embd: int = 64,
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        *,
+        dtype: Any = np.float32,
+        rng: RngLike = None,
+    ):
+        self.vocab_size = positive_int("CharLSTM", "vocab_size", vocab_size)
+        rng = as_rng(rng)
+        self.embedding = Embedding(self.vocab_size, n_embd, dtype=dtype, rng=rng)
+        self.lstm = LSTM(n_embd, hidden_size, num_layers, batch_first=True, dtype=dtype, rng=rng)
+        self.head = Linear(hidden_size, self.vocab_size, init="xavier", dtype=dtype, rng=rng)
+
+    def forward(
+        self, idx: Operand, state: tuple[Operand, Operand] | None = None
+    ) -> tuple[Variable, tuple[Variable, Variable]]:
+        idx = _check_ids("CharLSTM", idx)
+        y, state = self.lstm(self.embedding(idx), state)
+        return self.head(y), state
+
+    def generate(
+        self,
+        idx: Operand,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        rng: RngLike = None,
+    ) -> np.ndarray:
+        """``idx`` (B, T) followed by ``max_new_tokens`` sampled ids, as ``CharGPT.generate``.
+
+        The prompt is read once; each new token then takes one step of the LSTM from the
+        state so far (no context window to crop). No graph is recorded.
+        """
+        idx = _check_ids("CharLSTM.generate", idx).astype(np.int64)
+        max_new_tokens, temperature, top_k = _generation_args(
+            "CharLSTM.generate", max_new_tokens, temperature, top_k
+        )
+        rng = as_rng(rng)
+        tokens = [idx]
+        with no_grad():
+            logits, state = self(idx)
+            for i in range(max_new_tokens):
+                if i:  # one step from the state so far, on the token just drawn
+                    logits, state = self(tokens[-1], state)
+                tokens.append(_sample(logits.data[:, -1], temperature, top_k, rng)[:, None])
+        return np.concatenate(tokens, axis=1)
+
+    def extra_repr(self) -> str:
+        return f"vocab_size={self.vocab_size}"

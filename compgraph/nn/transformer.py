@@ -218,7 +218,7 @@ class FeedForward(Module):
         self.dropout = Dropout(_dropout_p("FeedForward", dropout), rng=rng)
 
     def forward(self, x: Operand) -> Variable:
-        shape = x.shape
+        shape = np.shape(x)  # lists too: c_fc converts them
         x = _rows(x)
         return self.dropout(self.c_proj(self.gelu(self.c_fc(x)))).reshape(shape[:-1] + (-1,))
 

@@ -27,6 +27,8 @@ class MatMul(Op):
     grad_rules = ("g @ {1}ᵀ", "{0}ᵀ @ g")
 
     def forward(self, x0, x1):
+        if x1.ndim == 2 and x0.ndim > 2:  # (…, k) @ (k, n) as one (N, k) matrix: one GEMM
+            return _dot(x0.reshape(-1, x0.shape[-1]), x1).reshape(*x0.shape[:-1], x1.shape[1])
         if x0.ndim == 2 and x1.ndim == 2:
             return _dot(x0, x1)
         return x0 @ x1
@@ -37,6 +39,11 @@ class MatMul(Op):
         if x0.ndim == 2 and x1.ndim == 2:
             mm = matmul if isinstance(gy, Variable) else _dot
             return (mm(gy, x1.T) if need_x0 else None), (mm(x0.T, gy) if need_x1 else None)
+        if x1.ndim == 2 and x0.ndim > 2:  # the rows of x0 against one matrix, as in forward
+            rows = gy.reshape(-1, gy.shape[-1])
+            gx0 = (rows @ x1.T).reshape(x0.shape) if need_x0 else None
+            gx1 = x0.reshape(-1, x0.shape[-1]).T @ rows if need_x1 else None
+            return gx0, gx1
         # 1-D operands are a row (x0) or a column (x1) whose new axis is dropped from y;
         # batch axes may broadcast and are summed back.
         a = x0 if x0.ndim > 1 else x0.reshape(1, x0.shape[0])
@@ -78,6 +85,8 @@ class Linear(Op):
     def forward(self, x, W, b=None):
         if W.ndim != 2 or x.ndim == 0:
             raise ValueError("W must be 2-D and x at least 1-D")  # describe_error says more
+        if x.ndim > 2:  # (…, in) as one (N, in) matrix: one GEMM, not one per leading index
+            return self.forward(x.reshape(-1, x.shape[-1]), W, b).reshape(*x.shape[:-1], W.shape[1])
         y = _dot(x, W) if x.ndim == 2 else x @ W
         if b is not None:
             if b.dtype == y.dtype and b.ndim <= y.ndim:
@@ -93,9 +102,10 @@ class Linear(Op):
             mm = matmul if isinstance(gy, Variable) else _dot
             gx = mm(gy, W.T) if need_x else None
             gW = mm(x.T, gy) if need_W else None
-        else:  # a batch of any shape: the weight's gradient sums over all of it
-            gx = gy @ W.T if need_x else None
-            gW = x.reshape(-1, x.shape[-1]).T @ gy.reshape(-1, gy.shape[-1]) if need_W else None
+        else:  # a batch of any shape, as one matrix of rows: the weight's gradient sums over all of it
+            rows = gy.reshape(-1, gy.shape[-1])
+            gx = (rows @ W.T).reshape(x.shape) if need_x else None
+            gW = x.reshape(-1, x.shape[-1]).T @ rows if need_W else None
         if b is None:
             return gx, gW
         return gx, gW, gy  # the engine sums gy over the batch

@@ -32,6 +32,19 @@ def test_matmul_second_order():
     assert cg.gradcheck(lambda x, w: cg.grad(F.sum((x @ w) ** 2), [x, w], create_graph=True), a, b)
 
 
+def test_a_batch_of_rows_against_one_matrix_is_one_product_to_second_order():
+    # (…, k) @ (k, n) and linear on (…, k) run as one (N, k) matrix product, also when recorded
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(2, 3, 4)), rng.normal(size=(4, 2))
+    assert cg.gradcheck(lambda x, w: cg.grad(F.sum((x @ w) ** 2), [x, w], create_graph=True), a, b)
+    bias = rng.normal(size=2)
+    assert cg.gradcheck(
+        lambda x, w, c: cg.grad(F.sum(F.linear(x, w, c) ** 2), [x, w], create_graph=True), a, b, bias
+    )
+    x = np.asfortranarray(a[:, ::-1])  # not C-contiguous: reshape copies
+    np.testing.assert_allclose(F.linear(x, b, bias).data, x @ b + bias)
+
+
 def test_matmul_of_scalars_is_refused_clearly():
     with pytest.raises(ValueError, match="at least one axis"):
         F.matmul(Variable(2.0), Variable(3.0))

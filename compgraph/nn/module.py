@@ -13,11 +13,19 @@ becomes ``fc1.W`` when its Linear is assigned to ``fc1``, then ``encoder.fc1.W``
 model is assigned to ``encoder``; they never shrink back, so a Parameter shared by two layers
 keeps the name of the first place it was attached. A name the user gave (``Parameter(data,
 name="w")``, or set later with ``p.name = ...``) is never replaced. All of this happens while
-a model is built; the forward and backward passes cost nothing more.
+a model is built.
+
+Each call of a module is remembered as a ``ModuleCall``: the module's qualified name and
+class, and which Variables went in and came out, so a drawing can show ``h.0:
+TransformerBlock`` as one box (``compgraph.viz``). It costs one small record per module call,
+none per op, and holds nothing alive: it is kept, weakly, under the output Variables and goes
+when they go. ``module_calls(y)`` reads the calls that returned ``y``.
 """
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -55,6 +63,91 @@ class Parameter(Variable):
 
     def __repr__(self) -> str:
         return "Parameter" + super().__repr__()[len("Variable") :]
+
+
+class ModuleCall:
+    """One call of a Module: its qualified name and class then, weak references to the
+    Variables it took (found in its arguments, also inside tuples, lists and dicts) and to the
+    ones it returned that a graph records, and when it started and ended, on a clock that
+    ticks at each call's start and end: a call made inside another starts after it and ends
+    before it."""
+
+    __slots__ = ("name", "kind", "inputs", "outputs", "start", "end", "__weakref__")
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        inputs: tuple[weakref.ref, ...],
+        outputs: tuple[weakref.ref, ...],
+        start: int,
+        end: int,
+    ):
+        self.name, self.kind, self.inputs, self.outputs = name, kind, inputs, outputs
+        self.start, self.end = start, end
+
+    def __repr__(self) -> str:
+        where = f"{self.name}: " if self.name else ""
+        return f"<ModuleCall {where}{self.kind} {self.start}-{self.end}>"
+
+
+# The calls that returned each Variable, innermost first (an MLP returns its last Linear's
+# output: both calls are kept under it). Keys are held weakly and every record refers to its
+# Variables weakly, so a record lives exactly as long as its output.
+_calls: weakref.WeakKeyDictionary[Variable, tuple[ModuleCall, ...]] = weakref.WeakKeyDictionary()
+_clock = itertools.count()
+
+
+def module_calls(v: Variable) -> tuple[ModuleCall, ...]:
+    """The module calls that returned ``v``, innermost first (empty: none did).
+
+    >>> from compgraph.nn import Linear
+    >>> fc = Linear(2, 3, rng=0)
+    >>> y = fc(np.ones((1, 2), dtype=np.float32))
+    >>> [(c.name, c.kind) for c in module_calls(y)]
+    [('', 'Linear')]
+    """
+    return _calls.get(v, ())
+
+
+def _variables(value: Any) -> list[Variable]:
+    """The Variables in ``value``: itself, or those inside its tuples, lists and dicts."""
+    if isinstance(value, Variable):
+        return [value]
+    found: list[Variable] = []
+    opened: set[int] = set()  # containers looked into, by id: a list holding itself is read once
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Variable):
+            found.append(item)
+        elif isinstance(item, (tuple, list, dict)) and id(item) not in opened:
+            opened.add(id(item))
+            stack.extend(reversed(list(item.values()) if isinstance(item, dict) else item))
+    return found
+
+
+def _remember(module: Module, args: tuple, kwargs: dict[str, Any], result: Any, start: int) -> None:
+    """Record the call of ``module`` on ``args``/``kwargs``, started at ``start``, that returned
+    ``result``: under each output that a graph records (none under no_grad: nothing is kept)."""
+    if isinstance(result, Variable):  # the common case, kept short: this runs on every call
+        if result.creator is None:
+            return
+        ys: tuple[Variable, ...] = (result,)
+    else:
+        ys = tuple([y for y in _variables(result) if y.creator is not None])
+        if not ys:
+            return
+    if len(args) == 1 and not kwargs and isinstance(args[0], Variable):
+        inputs: tuple[weakref.ref, ...] = (weakref.ref(args[0]),)
+    else:
+        inputs = tuple([weakref.ref(x) for x in _variables((args, kwargs))])
+    outputs = (weakref.ref(ys[0]),) if len(ys) == 1 else tuple([weakref.ref(y) for y in ys])
+    call = ModuleCall(module._qualified_name, type(module).__name__, inputs, outputs, start, next(_clock))
+    for y in ys:
+        calls = _calls.get(y, ())
+        if call not in calls:  # an output returned twice is recorded once
+            _calls[y] = calls + (call,)
 
 
 class Module:
@@ -99,7 +192,10 @@ class Module:
         return f"{type(self).__name__}{where}" + (f" ({inside})" if inside else "")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        start = next(_clock)
+        result = self.forward(*args, **kwargs)
+        _remember(self, args, kwargs, result, start)
+        return result
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, ...)")

@@ -8,6 +8,7 @@
 
 from compgraph._files import atomic_write
 from compgraph.nn import init
+from compgraph.nn.language import CharGPT, CharLSTM
 from compgraph.nn.layers import (
     AvgPool2d,
     BatchNorm,
@@ -27,14 +28,7 @@ from compgraph.nn.models import MLP, SimpleConvNet
 from compgraph.nn.module import Module, Parameter
 from compgraph.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from compgraph.nn.serialization import load_file, save_file
-from compgraph.nn.transformer import (
-    GELU,
-    CausalSelfAttention,
-    CharGPT,
-    CharLSTM,
-    LayerNorm,
-    TransformerBlock,
-)
+from compgraph.nn.transformer import GELU, CausalSelfAttention, FeedForward, LayerNorm, TransformerBlock
 
 __all__ = [
     "GELU",
@@ -50,6 +44,7 @@ __all__ = [
     "Conv2d",
     "Dropout",
     "Embedding",
+    "FeedForward",
     "Flatten",
     "GRUCell",
     "LSTMCell",

@@ -12,7 +12,7 @@ import pytest
 import compgraph as cg
 import compgraph.functions as F
 import compgraph.nn as nn
-from compgraph.nn import transformer
+from compgraph.nn import language, transformer
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
@@ -384,7 +384,7 @@ def test_generate_draws_only_from_the_top_k():
     top3 = np.argsort(gpt(idx).data[0, -1])[-3:]
     assert set(first.tolist()) <= set(top3.tolist())
     logits = np.array([[0.0, 1.0, 2.0, 3.0]])
-    draws = [transformer._sample(logits, 1.0, 2, np.random.default_rng(s))[0] for s in range(200)]
+    draws = [language._sample(logits, 1.0, 2, np.random.default_rng(s))[0] for s in range(200)]
     assert set(draws) == {2, 3}
     frac = np.mean(np.array(draws) == 3)
     assert frac == pytest.approx(1 / (1 + np.exp(-1)), abs=0.1)  # e³/(e² + e³) ≈ 0.73
@@ -392,8 +392,8 @@ def test_generate_draws_only_from_the_top_k():
 
 def test_generate_low_temperature_is_greedy_and_high_spreads_out():
     logits = np.array([[0.0, 0.5, 1.0]])
-    cold = {int(transformer._sample(logits, 1e-3, None, np.random.default_rng(s))[0]) for s in range(50)}
-    hot = {int(transformer._sample(logits, 1e3, None, np.random.default_rng(s))[0]) for s in range(50)}
+    cold = {int(language._sample(logits, 1e-3, None, np.random.default_rng(s))[0]) for s in range(50)}
+    hot = {int(language._sample(logits, 1e3, None, np.random.default_rng(s))[0]) for s in range(50)}
     assert cold == {2} and hot == {0, 1, 2}
 
 
@@ -517,6 +517,7 @@ def test_char_lstm_generates_as_the_gpt_does():
         model.generate(prompt, 3, temperature=-1.0)
 
 
-def test_doctests():
-    result = doctest.testmod(transformer)
+@pytest.mark.parametrize("module", [transformer, language])
+def test_doctests(module):
+    result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

@@ -14,6 +14,10 @@
 - ``trace(*outputs)``: the backward pass, recorded step by step; ``print`` it for a table.
 - ``to_html(*outputs, path=...)``: one self-contained page that steps through it.
 
+A model's graph is drawn with its module calls as boxes (``h.0: TransformerBlock``) once it
+grows past 50 functions; ``expand=("h.0",)`` opens one, ``modules=True``/``False`` forces
+boxes or none. Traces and the page's steps list every op, also those inside boxes.
+
 Gradients are computed for the drawing by a backward pass from the outputs (seeded with
 ones, like ``y.backward()``): no ``.grad`` changes and no ``retain_grad`` is needed. SVG and
 HTML need nothing beyond NumPy; PNG and PDF need Graphviz (``pip install 'compgraph[viz]'``
@@ -23,6 +27,7 @@ and the ``dot`` program from your system's packages).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +47,8 @@ def to_dot(
     names: bool = False,
     max_depth: int | None = None,
     collapse: int | None = COLLAPSE,
+    modules: bool | str = "auto",
+    expand: str | Sequence[str] | None = None,
     vanishing: float | None = VANISHING,
     exploding: float | None = EXPLODING,
     grad_outputs: Any = None,
@@ -58,6 +65,19 @@ def to_dot(
       one); the values coming from further back start from a ``⋯ name`` node.
     - ``collapse``: draw a run of at least this many functions repeating one pattern along a
       chain as a single node (``tanh ×998``); 0 or None draws every function.
+    - ``modules``: draw each outermost module call (``Module.__call__``) as one box labelled
+      ``h.0: TransformerBlock``, its tooltip listing what is inside (``21 ops: reshape ×6,
+      linear ×4, …; 6 parameters; modules: h.0.ln_1, h.0.attn, …``). Values flow in and out
+      of it as for a collapsed run, each edge in carrying the gradients its functions sent
+      back, summed; the Parameters only it uses are not drawn. True: always; False: never;
+      "auto" (default): only when the drawing would otherwise have more than 50 function
+      nodes (small drawings are unchanged), then opened a level at a time (the model, its
+      blocks, their layers) while at most 50 are drawn. A model, or a module in none, is
+      named by its class (``MLP``).
+    - ``expand``: names of boxes to open (``expand=("h.0", "h.0.attn")``); an open box shows
+      the boxes of the modules it called and its other functions. Naming a box opens the boxes
+      around it too; giving ``expand`` draws boxes under "auto" whatever the size. A name that
+      is no module call of the drawing is a ValueError listing those there are.
     - ``vanishing``/``exploding``: gradients whose largest magnitude is ≤ ``vanishing``
       (default 1e-6, zeros included) or ≥ ``exploding`` (default 1e6) are marked ▼ / ▲;
       NaN and Inf are marked ⚠ (values too). None switches a check off.
@@ -78,6 +98,8 @@ def to_dot(
         names=names,
         max_depth=max_depth,
         collapse=collapse,
+        modules=modules,
+        expand=expand,
         vanishing=vanishing,
         exploding=exploding,
         grad_outputs=grad_outputs,

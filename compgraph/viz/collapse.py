@@ -22,8 +22,9 @@ def blocks(
     """Runs of at least ``threshold`` functions that repeat one pattern along a chain.
 
     A chain links g to f when g's only output goes to f alone (and is not an output) and f's
-    other inputs are leaves. Along a chain, a pattern of up to ``MAX_PERIOD`` operations
-    repeated back to back becomes one block (tanh ×998, or (×, +) ×400).
+    other inputs are leaves; both must be among ``functions`` (``consumers`` may name others).
+    Along a chain, a pattern of up to ``MAX_PERIOD`` operations repeated back to back becomes
+    one block (tanh ×998, or (×, +) ×400).
     """
     following = _links(functions, consumers, outputs, output_of)
     has_previous = set(following.values())
@@ -46,6 +47,7 @@ def _links(
 ) -> dict[Function, Function]:
     """The function that follows each one along a chain, for those that have one."""
     following: dict[Function, Function] = {}
+    among = set(functions)  # a run stays among them (out of the module boxes drawn)
     for g in functions:
         v = output_of(g)
         if v is None or v in outputs:
@@ -54,7 +56,7 @@ def _links(
         if not uses or len(uses) != 1:
             continue
         f, i = uses[0]
-        if all(x.creator is None for j, x in enumerate(f.inputs) if j != i):
+        if f in among and all(x.creator is None for j, x in enumerate(f.inputs) if j != i):
             following[g] = f
     return following
 

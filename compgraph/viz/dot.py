@@ -21,6 +21,7 @@ _DEFAULT_NODE = 'shape=circle, width=0.45, margin=0.02, fontsize=14, style=fille
 _NODE_STYLE = {
     "op": "",
     "chain": 'shape=box, style="rounded,filled", fillcolor="#f3f3f3", fontsize=13',
+    "module": 'shape=box, style="filled,bold", fillcolor="#e6eef9", color="#2f5f9e", fontsize=13',
     "leaf": 'shape=plaintext, style="", fontsize=14',
     "const": 'shape=plaintext, style="", fontsize=12, fontcolor="#555555"',
     "cut": 'shape=plaintext, style="", fontsize=12, fontcolor="#777777"',

@@ -22,13 +22,16 @@ import numpy as np
 
 from compgraph.core import Function, Variable
 from compgraph.viz import format as fmt
-from compgraph.viz.collapse import COLLAPSE, blocks, chain_label, chain_title
+from compgraph.viz.boxes import check_modules
+from compgraph.viz.collapse import COLLAPSE
+from compgraph.viz.grouping import Block, Grouping, group
 from compgraph.viz.walk import Backward, Walk, record_backward, walk
 
 
 @dataclass
 class Node:
-    """A node: ``kind`` is op, chain (a collapsed run), leaf, const, cut, output or branch."""
+    """A node: ``kind`` is op, chain (a collapsed run), module (a module call's box), leaf,
+    const, cut, output or branch."""
 
     id: str
     kind: str
@@ -95,7 +98,18 @@ def _check_options(max_depth: Any, collapse: Any) -> None:
 
 
 #: the options of ``build`` (and so of ``draw``, ``to_dot``, ``render`` and ``to_html``)
-OPTIONS = ("values", "grads", "names", "max_depth", "collapse", "vanishing", "exploding", "grad_outputs")
+OPTIONS = (
+    "values",
+    "grads",
+    "names",
+    "max_depth",
+    "collapse",
+    "modules",
+    "expand",
+    "vanishing",
+    "exploding",
+    "grad_outputs",
+)
 
 
 def check_options(caller: str, options: dict[str, Any], extra: tuple[str, ...] = ()) -> None:
@@ -117,6 +131,8 @@ def build(
     names: bool = False,
     max_depth: int | None = None,
     collapse: int | None = COLLAPSE,
+    modules: bool | str = "auto",
+    expand: str | Sequence[str] | None = None,
     vanishing: float | None = fmt.VANISHING,
     exploding: float | None = fmt.EXPLODING,
     grad_outputs: Any = None,
@@ -126,9 +142,12 @@ def build(
     Every drawing and the step-by-step page are made from it.
     """
     _check_options(max_depth, collapse)
+    opened = check_modules(modules, expand)
     w = walk(outputs)
     record = record_backward(w, grad_outputs) if grads else None
-    return _Builder(w, record, values, names, max_depth, collapse or 0, vanishing, exploding).build()
+    return _Builder(
+        w, record, values, names, max_depth, (collapse or 0, modules, opened), vanishing, exploding
+    ).build()
 
 
 # Where a value goes: (target node, the gradient that comes back along the edge, its step).
@@ -147,14 +166,14 @@ class _Builder:
         values: bool,
         names: bool,
         max_depth: int | None,
-        collapse: int,
+        grouping: tuple[int, bool | str, tuple[str, ...]],  # collapse, modules and expand
         vanishing: float | None,
         exploding: float | None,
     ):
         self.w = w
         self.record = record
         self.values = values
-        self.collapse = collapse
+        self.grouping = grouping
         self.graph = Graph(w, record, show_names=names, vanishing=vanishing, exploding=exploding)
         self.included = [f for f in w.functions if max_depth is None or w.depth[f] <= max_depth]
         self.included_set = set(self.included)
@@ -162,10 +181,14 @@ class _Builder:
         self.flags_seen: set[str] = set()
         self.var_nodes: dict[Variable, str] = {}
         self.const_nodes: dict[tuple[Function, int], str] = {}  # (function, input position)
+        self.consumers: dict[Variable, list[tuple[Function, int]]] = {}  # the uses drawn
+        for f in self.included:
+            for i, x in enumerate(f.inputs):
+                self.consumers.setdefault(x, []).append((f, i))
 
     def build(self) -> Graph:
         """The graph: function nodes, where each value goes, the outputs, then every edge."""
-        units = self.add_function_nodes(self.collapsed_runs())
+        units = self.add_function_nodes(self.blocks())
         uses = self.uses(units)
         self.add_outputs(uses)
         for v in self.w.variables:
@@ -179,28 +202,21 @@ class _Builder:
         ]
         return self.graph
 
-    def collapsed_runs(self) -> dict[Function, list[Function]]:
-        """Each function drawn as part of a collapsed run, and its run."""
-        if not self.collapse:
-            return {}
-        consumers: dict[Variable, list[tuple[Function, int]]] = {}
-        for f in self.included:
-            for i, x in enumerate(f.inputs):
-                consumers.setdefault(x, []).append((f, i))
-        runs = blocks(self.included, consumers, self.output_set, self.collapse, self.w.output)
-        return {f: block for block in runs for f in block}
+    def blocks(self) -> dict[Function, Block]:
+        """Each function drawn as part of a block (a module's box or a collapsed run), and its block."""
+        return group(Grouping(self.w, self.included, self.consumers, self.output_set), *self.grouping)
 
-    def add_function_nodes(self, block_of: dict[Function, list[Function]]) -> list[Function | list[Function]]:
-        """A node per function or collapsed run, in the order values are computed; returns them
-        in that order (a run as the list of its functions)."""
-        units: list[Function | list[Function]] = []
+    def add_function_nodes(self, block_of: dict[Function, Block]) -> list[Function | Block]:
+        """A node per function or block, in the order values are computed; returns them in
+        that order."""
+        units: list[Function | Block] = []
         for f in self.included:
             block = block_of.get(f)
             if block is None:
                 self.add_op(f)
                 units.append(f)
-            elif block[0] is f:
-                self.add_chain(block)
+            elif block.functions[0] is f:
+                self.add_block(block)
                 units.append(block)
         return units
 
@@ -215,24 +231,23 @@ class _Builder:
                 self.source(x)
         self.graph.function_nodes[f] = self.add_node("op", f.label, _title(f, self.w))
 
-    def add_chain(self, block: list[Function]) -> None:
-        """A collapsed run's node, after the nodes of the values it takes from outside (its
-        constants are not drawn)."""
-        for f in block:
+    def add_block(self, block: Block) -> None:
+        """A block's node, after the nodes of the values it takes from outside (its constants
+        are not drawn)."""
+        for f in block.functions:
             for x in f.inputs:
-                if x.creator not in self.included_set and x.requires_grad:
+                if x.creator not in self.included_set and x.requires_grad and x not in block.hidden:
                     self.source(x)
-        w = self.w
-        node = self.add_node("chain", chain_label(block), chain_title(block, w.names, w.output))
-        for f in block:
+        node = self.add_node(block.kind, block.label, block.title)
+        for f in block.functions:
             self.graph.function_nodes[f] = node
 
-    def uses(self, units: list[Function | list[Function]]) -> dict[Variable, list[_Use]]:
+    def uses(self, units: list[Function | Block]) -> dict[Variable, list[_Use]]:
         """Where each variable goes, with the gradient that comes back from there (a constant's
         edge, to its one use, is added here)."""
         uses: dict[Variable, list[_Use]] = {}
         for unit in units:
-            if isinstance(unit, list):
+            if isinstance(unit, Block):
                 self.block_inputs(unit, uses)
             else:
                 self.op_inputs(unit, uses)
@@ -249,16 +264,16 @@ class _Builder:
             else:
                 uses.setdefault(x, []).append((node, self.contribution(f, i), step))
 
-    def block_inputs(self, block: list[Function], uses: dict[Variable, list[_Use]]) -> None:
-        """A collapsed run's inputs from outside it, one edge per variable, gradients summed."""
-        node = self.graph.function_nodes[block[0]]
-        members = set(block)
+    def block_inputs(self, block: Block, uses: dict[Variable, list[_Use]]) -> None:
+        """A block's inputs from outside it, one edge per variable, gradients summed."""
+        node = self.graph.function_nodes[block.functions[0]]
+        members = set(block.functions)
         merged: dict[Variable, list] = {}
-        for f in block:
+        for f in block.functions:
             step = self.step(f)
             for i, x in enumerate(f.inputs):
-                if x.creator in members or (x.creator is None and not x.requires_grad):
-                    continue  # links inside the run, and constants, are not drawn
+                if x.creator in members or (x.creator is None and not x.requires_grad) or x in block.hidden:
+                    continue  # links inside the block, constants and its own weights are not drawn
                 g = self.contribution(f, i)
                 entry = merged.get(x)
                 if entry is None:

@@ -3,7 +3,9 @@
 One file, nothing fetched: the SVG (built-in layout), the styles and a few lines of script
 are inline. It opens on the forward pass (values only); Next and Previous (or the arrow keys)
 move through the backward steps, highlighting the active function and the gradients it
-just computed; the last page lists every leaf's gradient.
+just computed; the last page lists every leaf's gradient. Where a module call is drawn as one
+box (the ``modules`` and ``expand`` options), each step of an op inside it lights up the box,
+and the step's text and the table name the op.
 """
 
 from __future__ import annotations

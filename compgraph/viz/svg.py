@@ -19,6 +19,7 @@ LINE = 14.0  # line height of edge labels
 _NODE_FONT = {
     "op": 15.0,
     "chain": 13.0,
+    "module": 13.0,
     "leaf": 14.0,
     "output": 14.0,
     "const": 12.0,
@@ -34,6 +35,7 @@ STYLE = f"""
 .cg-grad {{ fill: {GRAD_COLOUR}; }}
 .cg-node circle, .cg-node rect {{ fill: #fff; stroke: #333; stroke-width: 1.2; }}
 .cg-chain rect {{ fill: #f3f3f3; }}
+.cg-module rect {{ fill: #e6eef9; stroke: #2f5f9e; stroke-width: 2; }}
 .cg-branch circle {{ fill: #444; stroke: none; }}
 .cg-node text {{ fill: #111; }}
 .cg-const text, .cg-cut text {{ fill: #666; }}
@@ -57,7 +59,7 @@ def _node_size(n: Node) -> tuple[float, float]:
     if n.kind == "op":
         d = max(30.0, w + 12.0)
         return d, d
-    if n.kind == "chain":
+    if n.kind in ("chain", "module"):
         return w + 20.0, 30.0
     if n.kind == "branch":
         return 6.0, 6.0
@@ -148,8 +150,11 @@ def _node_svg(n: Node, lay: Layout) -> str:
     shape = ""
     if n.kind == "op":
         shape = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{w / 2:.1f}"/>'
-    elif n.kind == "chain":
-        shape = f'<rect x="{x - w / 2:.1f}" y="{y - h / 2:.1f}" width="{w:.1f}" height="{h:.1f}" rx="8"/>'
+    elif n.kind in ("chain", "module"):
+        corner = 8 if n.kind == "chain" else 2  # a module's box has square corners, as in DOT
+        shape = (
+            f'<rect x="{x - w / 2:.1f}" y="{y - h / 2:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{corner}"/>'
+        )
     lines = n.label.split("\n")
     first = y + size * 0.35 - (len(lines) - 1) * (size + 2.0) / 2
     text = "".join(

@@ -75,6 +75,8 @@ class Trace:
 def trace(*outputs: Variable, grad_outputs: Any = None) -> Trace:
     """Run the backward pass from ``outputs`` and record each step (``.grad`` is left alone).
 
+    Every function gets its step, also those a drawing shows inside a module's box.
+
     >>> x, y = cg.Variable(1.0, name="x"), cg.Variable(2.0, name="y")
     >>> z = (x + y) ** 2
     >>> z.name = "z"

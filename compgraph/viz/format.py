@@ -43,7 +43,9 @@ def format_array(a: Any) -> str:
         return f"{head}, {int(np.count_nonzero(a))} true"
     if a.dtype.kind not in "iuf":
         return head
-    finite = a[np.isfinite(a)] if a.dtype.kind == "f" else a
+    finite = a
+    if a.dtype.kind == "f" and not (math.isfinite(a.min()) and math.isfinite(a.max())):
+        finite = a[np.isfinite(a)]  # min and max carry any NaN or Inf: only then is this copy made
     parts = []
     if finite.size:
         mean, low, high = (format_number(v, 4) for v in (finite.mean(), finite.min(), finite.max()))

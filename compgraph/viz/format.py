@@ -43,12 +43,13 @@ def format_array(a: Any) -> str:
         return f"{head}, {int(np.count_nonzero(a))} true"
     if a.dtype.kind not in "iuf":
         return head
-    finite = a
-    if a.dtype.kind == "f" and not (math.isfinite(a.min()) and math.isfinite(a.max())):
+    finite, low, high = a, a.min(), a.max()
+    if a.dtype.kind == "f" and not (math.isfinite(low) and math.isfinite(high)):
         finite = a[np.isfinite(a)]  # min and max carry any NaN or Inf: only then is this copy made
+        low, high = (finite.min(), finite.max()) if finite.size else (low, high)
     parts = []
     if finite.size:
-        mean, low, high = (format_number(v, 4) for v in (finite.mean(), finite.min(), finite.max()))
+        mean, low, high = (format_number(v, 4) for v in (finite.mean(), low, high))
         parts.append(f"mean {mean} [{low}, {high}]")
     if finite.size < a.size:
         nan = int(np.count_nonzero(np.isnan(a)))

@@ -6,7 +6,7 @@ import numpy as np
 
 from compgraph import notation as nt
 from compgraph.core import Op, Operand, Variable, as_array, dispatch
-from compgraph.functions._erf import erfc
+from compgraph.functions._erf import erfc, normal_cdf32
 from compgraph.functions._fast import max_keepdims, sum_keepdims
 from compgraph.functions.math import exp, tanh
 
@@ -145,8 +145,16 @@ _TANH_SCALE = 0.7978845608028654  # √(2/π)
 
 
 def normal_cdf_array(x: np.ndarray) -> np.ndarray:
-    # Φ(x) = (1 + erf(x/√2))/2 = erfc(−x/√2)/2: no cancellation far below 0
-    return erfc(x * -_SQRT_HALF) * 0.5
+    return normal_cdf_and_pdf(x)[0]
+
+
+def normal_cdf_and_pdf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(Φ(x), φ(x)) for float32/float16 x, in one float32 pass (functions/_erf.py); for float64
+    (Φ(x), None): Φ(x) = (1 + erf(x/√2))/2 = erfc(−x/√2)/2, no cancellation far below 0."""
+    if x.dtype == np.float32 or x.dtype == np.float16:
+        cdf, pdf = normal_cdf32(x)
+        return cdf.astype(x.dtype, copy=False), pdf.astype(x.dtype, copy=False)
+    return erfc(x * -_SQRT_HALF) * 0.5, None
 
 
 class NormalCDF(Op):
@@ -171,16 +179,19 @@ def _normal_pdf(x):
 
 
 class GELU(Op):
-    __slots__ = ("approximate",)
+    __slots__ = ("approximate", "cdf", "pdf")
     label = "gelu"
 
     def __init__(self, approximate: str):
         self.approximate = approximate
+        self.cdf = self.pdf = None
 
     def forward(self, x):
         if self.approximate == "tanh":
             return x * 0.5 * (np.tanh((x + x * x * x * 0.044715) * _TANH_SCALE) + 1)
-        return x * normal_cdf_array(x)
+        # kept for the backward pass, which needs Φ(x) (and φ(x), free here in float32) again
+        self.cdf, self.pdf = normal_cdf_and_pdf(x)
+        return x * self.cdf
 
     def vjp(self, gy, y, x):
         if self.approximate == "tanh":
@@ -191,7 +202,13 @@ class GELU(Op):
             du = (x2 * (3 * 0.044715) + 1) * _TANH_SCALE
             return gy * ((t + 1) * 0.5 + x * (1 - t * t) * du * 0.5)
         # d(x·Φ(x))/dx = Φ(x) + x·φ(x)
-        return gy * (_normal_cdf(x) + x * _normal_pdf(x))
+        if isinstance(x, Variable):  # create_graph: recorded, so it can be differentiated again
+            return gy * (_normal_cdf(x) + x * _normal_pdf(x))
+        pdf = _normal_pdf(x) if self.pdf is None else self.pdf
+        g = x * pdf
+        g += self.cdf
+        g *= gy
+        return g
 
     def local_derivatives(self, x):
         if self.approximate == "tanh":
@@ -203,7 +220,9 @@ def gelu(x: Operand, approximate: str = "none") -> Variable:
     """x·Φ(x), Φ the standard normal distribution function, elementwise, as PyTorch's gelu;
     ``approximate="tanh"``: x(1 + tanh(√(2/π)(x + 0.044715x³)))/2.
 
-    Φ is computed with an erfc accurate to about 1e-15 (float64), see functions/_erf.py.
+    Φ is computed with an erfc accurate to about 1e-15 in float64, and for float32/float16 in
+    one float32 pass good to a few float32 ulps (Φ and φ kept for the backward pass), see
+    functions/_erf.py.
     """
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")

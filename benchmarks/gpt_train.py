@@ -29,6 +29,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
@@ -92,8 +94,8 @@ def run_torch(data_dir: str, steps: int) -> dict:
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = warmup_cosine_lr(step, 1e-3, warmup, steps, 1e-3 * T.MIN_LR_FRACTION)
-        x, y = (torch.from_numpy(a) for a in next(batches))
-        loss = torch.nn.functional.cross_entropy(reference(x).view(-1, vocab), y.view(-1))
+        x, y = (torch.from_numpy(np.ascontiguousarray(a)) for a in next(batches))
+        loss = torch.nn.functional.cross_entropy(reference(x).view(-1, vocab), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, T.CLIP)
@@ -103,10 +105,8 @@ def run_torch(data_dir: str, steps: int) -> dict:
     with torch.no_grad():
         for x, y in corpus.eval_batches("val", T.CONTEXT, T.EVAL_BATCH):
             logits = reference(torch.from_numpy(x))
-            total += (
-                torch.nn.functional.cross_entropy(logits.view(-1, vocab), torch.from_numpy(y).view(-1)).item()
-                * y.size
-            )
+            targets = torch.from_numpy(y).reshape(-1)
+            total += torch.nn.functional.cross_entropy(logits.view(-1, vocab), targets).item() * y.size
             count += y.size
     return {"seconds": seconds, "val_loss": total / count}
 

@@ -170,3 +170,15 @@ def test_sample_refuses_a_file_without_a_language_model_and_unknown_characters(c
     nn.MLP((2, 3), rng=0).save(plain)
     status, _, err = _main("sample", str(plain))
     assert status == 2 and "holds no language model" in err
+
+
+def test_plot_draws_the_loss_curves(corpus_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(T, "EVAL_EVERY", 1)
+    cfg = _config(corpus_dir, tmp_path, steps=2)
+    out = io.StringIO()
+    result = train(
+        TrainConfig(**{**cfg.__dict__, "plot": str(tmp_path / "curves.png")}), out=out, err=io.StringIO()
+    )
+    png = (tmp_path / "curves.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and result.plot_path == tmp_path / "curves.png"
+    assert f"plot: {tmp_path / 'curves.png'}" in out.getvalue()

@@ -10,6 +10,7 @@ Variable(7.0)
 
 from compgraph import functions
 from compgraph.anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
+from compgraph.compiled import CompiledFunction, compile
 from compgraph.core import (
     Function,
     HookHandle,
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
+    "CompiledFunction",
     "Function",
     "GradcheckError",
     "HookHandle",
@@ -39,6 +41,7 @@ __all__ = [
     "as_array",
     "backward",
     "changed_in_place",
+    "compile",
     "detect_anomaly",
     "dispatch",
     "enable_grad",

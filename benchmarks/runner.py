@@ -28,11 +28,13 @@ from benchmarks.workloads import WORKLOADS
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 NAMES = {"numpy": "NumPy by hand"}
+#: Libraries that are not in the default run: compgraph through cg.compile (benchmarks/libs/compiled_lib.py)
+EXTRA = {"compgraph-compiled": "compiled"}
 
 
 # --- inside a worker process -------------------------------------------------------------------
 def _adapter(lib: str):
-    return importlib.import_module(f"benchmarks.libs.{lib}_lib")
+    return importlib.import_module(f"benchmarks.libs.{EXTRA.get(lib, lib)}_lib")
 
 
 def _factories(adapter) -> dict:
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     libs = [lib for lib in args.libs.split(",") if lib]
     names = [n for n in args.workloads.split(",") if n]
-    for item, known in ((libs, LIBS), (names, WORKLOADS)):
+    for item, known in ((libs, (*LIBS, *EXTRA)), (names, WORKLOADS)):
         unknown = [x for x in item if x not in known]
         if unknown:
             parser.error(f"unknown: {', '.join(unknown)} (choose from {', '.join(known)})")

@@ -284,13 +284,19 @@ class _Program:
 
     def __init__(self, t: _Trace):
         self.n = len(t.vars)
-        self.template: list[Any] = [v.data if k == "const" else None for v, k in zip(t.vars, t.kind)]
+        shapes = [(v.data.shape, v.data.dtype) for v in t.vars]
+        #: slots held as NumPy scalars, not 0-d arrays: 0-d values that only scalar ops touch
+        #: (an Op with scalar_forward), which eager also computes on NumPy scalars
+        self.scalar = _scalar_slots(t, shapes)
+        self.template: list[Any] = [
+            (v.data[()] if self.scalar[i] else v.data) if k == "const" else None
+            for i, (v, k) in enumerate(zip(t.vars, t.kind))
+        ]
         self.forward: list[tuple[Any, ...]] = []
         self.backward: list[tuple[Any, ...]] = []
         self.stateful: list[tuple[Function, tuple[str, ...]]] = []
         self.binds: list[tuple[Function, str, int, int]] = []  # op attributes taken from arguments
         grad = [v.requires_grad for v in t.vars]
-        shapes = [(v.data.shape, v.data.dtype) for v in t.vars]
         for f, ins, outs, g in t.ops:
             self._add(f, ins, outs, g, t, grad, shapes)
         self.backward.reverse()
@@ -299,7 +305,6 @@ class _Program:
         self, f: Function, ins: tuple, outs: tuple, g: Function, t: _Trace, grad: list, shapes: list
     ) -> None:
         """Add one traced op to the forward program and, if it needs gradients, the reverse one."""
-        zero_d = any(not shapes[i][0] for i in ins + outs)
         op = isinstance(g, Op)
         draw = _Dropout(g) if isinstance(g, _stochastic.Dropout) else None
         proxies = None if op else _proxies(g, f, t, ins, outs)
@@ -308,13 +313,19 @@ class _Program:
             self.stateful.append((g, names))
             self.binds.extend(_binds(g, names, t))
         scalar = bool(g.scalar_forward and len(ins) <= 2 and all(not shapes[i][0] for i in ins))
-        if op and not zero_d and draw is None and len(ins) in (1, 2):
+        # s[o] = forward(s[a], s[b]) as it is: on arrays (a 0-d operand of an array op as eager
+        # passes it, a 0-d array), or on NumPy scalars where every value is scalar-held
+        plain = op and draw is None and len(ins) in (1, 2)
+        direct = plain and (
+            all(shapes[o][0] for o in outs) or all(self.scalar[i] for i in ins + outs)
+        )
+        if direct:
             self.forward.append((len(ins), g.forward, ins[0], ins[-1], outs[0]))
         else:
             self.forward.append((0, _forward_step(g, ins, outs, scalar, draw, proxies), 0, 0, 0))
         if any(grad[o] for o in outs):
             need = tuple((k, i) + shapes[i] for k, i in enumerate(ins) if grad[i])
-            if op and not zero_d:
+            if direct:
                 self.backward.append((g.vjp, outs[0], ins, need))
             else:
                 self.backward.append((_backward_step(g, ins, outs, shapes, proxies, op), -1, ins, need))
@@ -353,6 +364,19 @@ class _Program:
                     gx = _fit(gx, shape, dtype)
                 prev = g[i]
                 g[i] = gx if prev is None else prev + gx
+
+
+def _scalar_slots(t: _Trace, shapes: list) -> list[bool]:
+    """Which slots a replay holds as NumPy scalars: the 0-d ones that only Ops computing on
+    scalars (``scalar_forward``, one or two inputs, no dropout) produce and consume."""
+    scalar = [not shape for shape, _ in shapes]
+    for _, ins, outs, g in t.ops:
+        if not (isinstance(g, Op) and g.scalar_forward and len(ins) in (1, 2)) or isinstance(
+            g, _stochastic.Dropout
+        ):
+            for i in ins + outs:
+                scalar[i] = False
+    return scalar
 
 
 def _binds(g: Function, names: tuple[str, ...], t: _Trace) -> list[tuple[Function, str, int, int]]:
@@ -532,15 +556,17 @@ def _replay(t: _Trace, args: tuple[Any, ...]) -> Any:
     node = _Replay()
     node.trace, node.saved, node.slots = t, None, s
     inputs = []
+    scalar = p.scalar
     for i, a in zip(t.arg_slots, args):
         if type(a) is Variable or isinstance(a, Variable):
             if s[i] is None and a.requires_grad:
                 inputs.append(a)
-            s[i] = a.data
+            d = a.data
         else:
-            s[i] = a if type(a) is np.ndarray else _as_variable(a).data
+            d = a if type(a) is np.ndarray else _as_variable(a).data
+        s[i] = d[()] if scalar[i] else d
     for slot, v, _, _, rg in t.leaf_specs:
-        s[slot] = v.data
+        s[slot] = v.data[()] if scalar[slot] else v.data
         if rg:
             inputs.append(v)
     if p.stateful:

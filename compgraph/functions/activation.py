@@ -18,6 +18,7 @@ def sigmoid_array(x: np.ndarray) -> np.ndarray:
 
 class Sigmoid(Op):
     __slots__ = ()
+    scalar_forward = True  # a ufunc: NumPy scalars in, as the arithmetic ops take them
     label = "σ"
 
     def forward(self, x):
@@ -38,6 +39,7 @@ def sigmoid(x: Operand) -> Variable:
 
 class ReLU(Op):
     __slots__ = ()
+    scalar_forward = True
     label = "relu"
 
     def forward(self, x):

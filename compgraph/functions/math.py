@@ -10,6 +10,7 @@ from compgraph.core import Op, Operand, Variable, as_array, dispatch
 
 class Exp(Op):
     __slots__ = ()
+    scalar_forward = True  # a ufunc: NumPy scalars in, as the arithmetic ops take them
     label = "exp"
 
     def forward(self, x):
@@ -30,6 +31,7 @@ def exp(x: Operand) -> Variable:
 
 class Log(Op):
     __slots__ = ()
+    scalar_forward = True
     label = "log"
 
     def forward(self, x):
@@ -50,6 +52,7 @@ def log(x: Operand) -> Variable:
 
 class Sin(Op):
     __slots__ = ()
+    scalar_forward = True
     label = "sin"
 
     def forward(self, x):
@@ -70,6 +73,7 @@ def sin(x: Operand) -> Variable:
 
 class Cos(Op):
     __slots__ = ()
+    scalar_forward = True
     label = "cos"
 
     def forward(self, x):
@@ -94,6 +98,7 @@ _cos = dispatch(np.cos, cos)
 
 class Tanh(Op):
     __slots__ = ()
+    scalar_forward = True
     label = "tanh"
 
     def forward(self, x):
@@ -115,6 +120,7 @@ def tanh(x: Operand) -> Variable:
 
 class Sqrt(Op):
     __slots__ = ()
+    scalar_forward = True
     label = "√"
 
     def forward(self, x):
@@ -138,6 +144,7 @@ def sqrt(x: Operand) -> Variable:
 
 class Abs(Op):
     __slots__ = ()
+    scalar_forward = True
     label = "abs"
 
     def forward(self, x):
@@ -161,6 +168,7 @@ def abs(x: Operand) -> Variable:
 
 class Clip(Op):
     __slots__ = ("x_min", "x_max")
+    scalar_forward = True
     label = "clip"
 
     def __init__(self, x_min: float | None, x_max: float | None):

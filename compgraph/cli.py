@@ -8,11 +8,17 @@ generated spiral data). Each subcommand calls the library: ``compgraph.expr`` pa
 ``compgraph.training`` trains. Bad input exits with status 2 and a message that points at the
 offending part (an input file that is missing, empty or damaged is bad input too); a file that
 cannot be written, or a download that fails, with status 1; an interrupted training run, with 130.
+
+``mpiexec -n N compgraph train ...`` trains data-parallel over N processes (see
+``compgraph.training.parallel``); an error is printed once, by the process it happened in, and
+ends every process with its status (MPI_Abort), so that none is left waiting.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
 import os
 import re
@@ -73,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grad.set_defaults(run=run_grad)
 
-    from compgraph.training import DATASETS, MNIST_SPLITS, MODELS, OPTIMIZERS
+    from compgraph.training import DATASETS, DTYPES, MNIST_SPLITS, MODELS, OPTIMIZERS
 
     train = commands.add_parser(
         "train",
@@ -87,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         "shakespeare+gpt (nanoGPT's CPU configuration: 4 layers, 4 heads, 128-dim, context 64, batch 12, "
         "AdamW 1e-3 with warm-up and cosine decay, 2000 steps; ends with 'val loss: X.XXXX'), "
         "shakespeare+lstm (2 layers of 256, batch 32, AdamW 2e-3, 2000 steps). "
+        "Under mpiexec -n N it trains data-parallel on N processes (--batch-size stays the global batch). "
         "Exit status: 0 done, 2 bad input, 1 failed, 130 interrupted.",
     )
     train.add_argument("--data", choices=DATASETS, help="spiral (generated, the default), mnist, shakespeare")
@@ -107,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_positive_float, metavar="X", help="learning rate")
     train.add_argument("--optimizer", choices=tuple(OPTIMIZERS))
     train.add_argument("--seed", type=_natural, metavar="N", help="weights and batch order (default 0)")
+    train.add_argument("--dtype", choices=DTYPES, help="the parameters' type (default float32)")
     train.add_argument("--save", metavar="FILE", help="weights file (default: <data>-<model>.safetensors)")
     train.add_argument("--no-save", action="store_true", help="do not save weights")
     train.add_argument("--plot", metavar="FILE", help="PNG of the curves (default: <data>-<model>.png)")
@@ -188,9 +196,14 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def run_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """The ``train`` subcommand: the options become a TrainConfig for ``compgraph.training.train``."""
-    from compgraph.data import MNISTNotFoundError, ShakespeareNotFoundError
+    """The ``train`` subcommand: the options become a TrainConfig for ``compgraph.training.train``.
+
+    Under mpiexec, a failure on one process ends them all: an error the root hit first (a bad
+    option, a checkpoint that does not fit) is printed by the root and every process exits with
+    its status; one that only this process hit is printed here and MPI_Abort ends the job.
+    """
     from compgraph.training import AUTO, TrainConfig, train
+    from compgraph.training.parallel import PeerFailedError, launched_rank, launched_size
 
     config = TrainConfig(
         data=args.data,
@@ -203,6 +216,7 @@ def run_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         lr=args.lr,
         optimizer=args.optimizer,
         seed=args.seed,
+        dtype=args.dtype,
         save=None if args.no_save else (args.save or AUTO),
         plot=None if args.no_plot else (args.plot or AUTO),
         resume=args.resume,
@@ -210,29 +224,58 @@ def run_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         download=not args.no_download,
         progress=not args.quiet,
     )
+    several = launched_size() > 1
     try:
-        result = train(config, out=out, err=err)
-    except ValueError as exc:  # a bad option, a corrupt file, a checkpoint that does not fit
-        print(f"compgraph train: error: {str(exc).removeprefix('train: ')}", file=err)
-        return EXIT_USAGE
-    except ShakespeareNotFoundError as exc:
-        print(
-            f"compgraph train: error: Tiny Shakespeare's input.txt not found in {exc.root}; point "
-            "--data-dir at the directory that holds it, or leave out --no-download to fetch it",
-            file=err,
-        )
-        return EXIT_USAGE
-    except MNISTNotFoundError as exc:  # bad input like a bad --data-dir: not a failure to write
-        print(
-            f"compgraph train: error: MNIST file {exc.name}.gz (or {exc.name}) not found in {exc.root}; "
-            "point --data-dir at the IDX files, or leave out --no-download to fetch them",
-            file=err,
-        )
-        return EXIT_USAGE
-    except (OSError, ImportError) as exc:  # an unwritable file, a failed download, a missing extra
-        print(f"compgraph train: error: {exc}", file=err)
-        return EXIT_FAILED
+        with _abort_on_error() if several else contextlib.nullcontext():
+            result = train(config, out=out, err=err)
+    except PeerFailedError as exc:  # the root failed first and has said why
+        return _train_failure(exc.kind, "")[0]
+    except (ValueError, OSError, ImportError) as exc:
+        status, message = _train_failure(type(exc), exc)
+        alone = several and not getattr(exc, "compgraph_shared", False)
+        where = f" (on process {launched_rank()} of {launched_size()})" if alone else ""
+        print(f"compgraph train: error: {message}{where}", file=err)
+        if alone:
+            from compgraph.distributed import abort
+
+            abort(status)  # only this process failed: the others would wait for it forever
+        return status
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+
+
+@contextlib.contextmanager
+def _abort_on_error():
+    """compgraph.distributed.abort_on_error for whatever run_train does not report itself."""
+    from compgraph.distributed import abort_on_error
+    from compgraph.training.parallel import PeerFailedError
+
+    try:
+        yield
+    except (ValueError, OSError, ImportError, PeerFailedError):  # run_train reports these
+        raise
+    except Exception:
+        with abort_on_error():
+            raise
+
+
+def _train_failure(kind: type[BaseException], exc: BaseException | str) -> tuple[int, str]:
+    """The exit status and message of an error of ``compgraph train``."""
+    from compgraph.data import MNISTNotFoundError, ShakespeareNotFoundError
+
+    if issubclass(kind, ValueError):  # a bad option, a corrupt file, a checkpoint that does not fit
+        return EXIT_USAGE, str(exc).removeprefix("train: ")
+    if issubclass(kind, ShakespeareNotFoundError):
+        return EXIT_USAGE, (
+            f"Tiny Shakespeare's input.txt not found in {getattr(exc, 'root', '')}; point "
+            "--data-dir at the directory that holds it, or leave out --no-download to fetch it"
+        )
+    if issubclass(kind, MNISTNotFoundError):  # bad input like a bad --data-dir: not a failure to write
+        return EXIT_USAGE, (
+            f"MNIST file {getattr(exc, 'name', '')}.gz (or {getattr(exc, 'name', '')}) not found in "
+            f"{getattr(exc, 'root', '')}; point --data-dir at the IDX files, or leave out --no-download "
+            "to fetch them"
+        )
+    return EXIT_FAILED, str(exc)  # an unwritable file, a failed download, a missing extra
 
 
 def run_sample(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -253,7 +296,7 @@ _OPTIONS_WITH_VALUES = {
     "grad": ("--draw", "--html", "--engine"),
     "train": (
         *("--data", "--data-dir", "--mnist-split", "--model", "--hidden", "--epochs", "--steps"),
-        *("--batch-size", "--lr", "--optimizer", "--seed", "--save", "--plot", "--resume"),
+        *("--batch-size", "--lr", "--optimizer", "--seed", "--dtype", "--save", "--plot", "--resume"),
     ),
     "sample": ("--prompt", "--tokens", "--temperature", "--top-k", "--seed"),
 }
@@ -363,6 +406,27 @@ def _extras(args: argparse.Namespace, result: Partials, out: TextIO, err: TextIO
     return status
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The parsed arguments; under mpiexec only rank 0 prints usage errors and --help (every
+    process parses the same arguments, so all exit alike)."""
+    from compgraph.training.parallel import launched_rank
+
+    quiet = launched_rank() > 0
+    sink = io.StringIO()
+    with (
+        contextlib.redirect_stderr(sink) if quiet else contextlib.nullcontext(),
+        contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext(),
+    ):
+        args, extra = parser.parse_known_args(_protect_leading_minus(argv))
+        # argparse stops filling positionals at the first option: `grad EXPR --steps x=1`
+        # leaves x=1 over; it belongs to the values
+        if extra and args.command == "grad" and not any(e.startswith("-") for e in extra):
+            args.values.extend(extra)
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args, extra
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -377,13 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reconfigure(errors="backslashreplace")
     parser = build_parser()
     try:
-        args, extra = parser.parse_known_args(_protect_leading_minus(argv))
-        # argparse stops filling positionals at the first option: `grad EXPR --steps x=1`
-        # leaves x=1 over; it belongs to the values
-        if extra and args.command == "grad" and not any(e.startswith("-") for e in extra):
-            args.values.extend(extra)
-        elif extra:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args, _ = _parse(parser, argv)
     except SystemExit as exc:  # argparse has printed its message (or --help)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:

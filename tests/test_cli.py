@@ -490,3 +490,15 @@ def test_the_options_with_values_are_those_of_the_parser():
     for name, sub in commands.choices.items():
         with_values = {o for a in sub._actions if a.nargs != 0 for o in a.option_strings}
         assert with_values == set(cli._OPTIONS_WITH_VALUES[name]), name
+
+
+def test_train_dtype_float64_trains_and_saves_float64_weights(capsys, tmp_path):
+    pytest.importorskip("safetensors")
+    from safetensors.numpy import load_file
+
+    weights = tmp_path / "w64.safetensors"
+    argv = ("train", "--quiet", "--no-plot", "--epochs", "1", "--dtype", "float64", "--save", str(weights))
+    assert run(capsys, *argv)[0] == 0
+    assert {a.dtype.name for a in load_file(str(weights)).values()} == {"float64"}
+    status, _, err = run(capsys, "train", "--quiet", "--no-save", "--no-plot", "--dtype", "float16")
+    assert status == 2 and "invalid choice: 'float16'" in err

@@ -440,3 +440,24 @@ def test_an_output_path_that_is_a_directory_is_refused_before_training(tmp_path,
     ):
         _run(epochs=1, progress=False, **kwargs)
     assert os.listdir(tmp_path / "out") == []
+
+
+def test_dtype_builds_the_model_and_converts_the_data(tmp_path):
+    result, _, _ = _run(epochs=1, dtype="float64", save=None, plot=None, progress=False)
+    assert result.config.dtype == "float64"
+    assert {p.dtype.name for p in result.model.parameters()} == {"float64"}
+    default, _, _ = _run(epochs=1, save=None, plot=None, progress=False)
+    assert default.config.dtype == "float32"
+    assert {p.dtype.name for p in default.model.parameters()} == {"float32"}
+    with pytest.raises(ValueError, match="dtype"):
+        _run(epochs=1, dtype="int8", save=None, plot=None, progress=False)
+
+
+@needs_io
+def test_resuming_in_another_dtype_is_refused(tmp_path):
+    path = str(tmp_path / "w.safetensors")
+    _run(epochs=1, save=path, plot=None, progress=False)
+    with pytest.raises(ValueError, match="trained with dtype='float32', not 'float64'"):
+        _run(resume=path, epochs=2, dtype="float64", plot=None, progress=False)
+    result, _, _ = _run(resume=path, epochs=2, plot=None, progress=False)  # the saved dtype by default
+    assert result.config.dtype == "float32" and result.epochs_done == 2

@@ -12,6 +12,8 @@ spiral data the decision boundary) to a PNG.
 - ``build.py``: the datasets and the model a config names.
 - ``checkpoint.py``: the files a run saves and resumes from.
 - ``loop.py``: ``train`` itself (start, epochs, finish) and ``evaluate``.
+- ``parallel.py``: data-parallel training when launched by ``mpiexec -n N`` (``--batch-size``
+  stays the global batch; rank 0 alone reads checkpoints, writes and prints).
 
 >>> result = train(TrainConfig(save=None, plot=None, progress=False))  # doctest: +SKIP
 train accuracy: 0.9889
@@ -23,6 +25,7 @@ from compgraph.training.checkpoint import optimizer_state_path, read_checkpoint
 from compgraph.training.config import (
     AUTO,
     DATASETS,
+    DTYPES,
     MNIST_SPLITS,
     MODELS,
     OPTIMIZERS,
@@ -34,6 +37,7 @@ from compgraph.training.loop import TrainResult, evaluate, train
 __all__ = [
     "AUTO",
     "DATASETS",
+    "DTYPES",
     "MNIST_SPLITS",
     "MODELS",
     "OPTIMIZERS",

@@ -17,10 +17,19 @@ SPIRAL_POINTS = 300  # per class, for the training set and (another draw) for th
 
 
 def load_data(config: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, str | None]:
-    """The (train, test) datasets of a resolved config, and a note on what was chosen.
+    """The (train, test) datasets of a resolved config, inputs in its dtype, and a note on
+    what was chosen.
 
     Either set coming out empty (MNIST files of no digits, a t10k split of one) is a ValueError.
     """
+    train_set, test_set, note = _load(config)
+    dtype = np.dtype(config.dtype or "float32")
+    if train_set.x.dtype != dtype:
+        train_set, test_set = (ArrayDataset(d.x.astype(dtype), d.t) for d in (train_set, test_set))
+    return train_set, test_set, note
+
+
+def _load(config: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, str | None]:
     if config.data == "spiral":
         train_set = spiral(SPIRAL_POINTS, seed=config.seed)
         test_set = spiral(SPIRAL_POINTS, seed=config.seed + 1_000_003)  # an independent draw
@@ -60,9 +69,10 @@ def _has_files(root: Path, prefix: str) -> bool:
 def build_model(config: TrainConfig, train_set: ArrayDataset) -> Module:
     """The model of a resolved config, sized from the data, initialised from ``config.seed``."""
     classes = 10 if config.data == "mnist" else int(train_set.t.max()) + 1
+    dtype = np.dtype(config.dtype or "float32")
     if config.model == "mlp":
         features = int(np.prod(train_set.x.shape[1:]))
-        return MLP((features, *config.hidden, classes), rng=config.seed)
+        return MLP((features, *config.hidden, classes), dtype=dtype, rng=config.seed)
     return SimpleConvNet(
-        tuple(train_set.x.shape[1:]), hidden=config.hidden[0], classes=classes, rng=config.seed
+        tuple(train_set.x.shape[1:]), hidden=config.hidden[0], classes=classes, dtype=dtype, rng=config.seed
     )

@@ -52,11 +52,13 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
                                  "steps": 2000},
 }
 MNIST_SPLITS = ("auto", "full", "t10k")
+#: The floating-point types a model can be trained in (its parameters, and the data converted).
+DTYPES = ("float32", "float64")
 #: Fields that say where a run's outputs go and whether it shows progress: a checkpoint does
 #: not keep them, and a resumed run does not take them from it.
 OUTPUT_FIELDS = ("save", "plot", "resume", "progress")
 #: The settings that fix the weights' shapes: a resumed run must keep them.
-_ARCHITECTURE = ("data", "model", "hidden")
+_ARCHITECTURE = ("data", "model", "hidden", "dtype")
 
 
 @dataclass
@@ -73,7 +75,8 @@ class TrainConfig:
       character-level GPT) or "lstm" trains for ``steps`` steps (the total, also when
       resuming) instead of epochs; see ``compgraph.training.text``.
     - ``epochs`` (the total, also when resuming), ``batch_size``, ``lr``, ``optimizer`` (a
-      key of OPTIMIZERS), ``seed`` (weights and batch order; default 0).
+      key of OPTIMIZERS), ``seed`` (weights and batch order; default 0), ``dtype``
+      ("float32", the default, or "float64": the parameters' type; the data is converted).
     - ``save``: weights file ("auto": ``<data>-<model>.safetensors``; None: don't save),
       written at the end of every epoch; ``plot``: PNG of the curves ("auto":
       ``<data>-<model>.png``; None: no plot). With "auto", a missing optional package
@@ -92,6 +95,7 @@ class TrainConfig:
     lr: float | None = None
     optimizer: str | None = None
     seed: int | None = None
+    dtype: str | None = None
     save: str | None = AUTO
     plot: str | None = AUTO
     resume: str | None = None
@@ -169,6 +173,7 @@ def _take_recipe(values: dict[str, Any]) -> None:
             values[key] = default
     values["seed"] = 0 if values["seed"] is None else values["seed"]
     values["mnist_split"] = values["mnist_split"] or AUTO
+    values["dtype"] = values["dtype"] or "float32"
 
 
 def _check(values: dict[str, Any]) -> None:
@@ -189,6 +194,7 @@ def _check(values: dict[str, Any]) -> None:
     one_of("train", "optimizer", values["optimizer"], OPTIMIZERS)
     values["seed"] = non_negative_int("train", "seed", values["seed"])
     one_of("train", "mnist_split", values["mnist_split"], MNIST_SPLITS)
+    one_of("train", "dtype", values["dtype"], DTYPES)
 
 
 def _no_recipe(data: str, model: str) -> str:

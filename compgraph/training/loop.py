@@ -11,15 +11,21 @@
 
 Training and evaluation take a batch's loss and its count of right predictions from one
 function, ``_classify``: the one place that knows the models are classifiers.
+
+Under ``mpiexec -n N`` (``parallel.py``) every process takes its contiguous shard of each
+global batch, the gradients are averaged weighted by shard size (so they are the global
+batch's), and the losses and accuracies reported are sums over all processes; rank 0 alone
+reads the checkpoint, saves, plots and prints.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import io
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,6 +36,7 @@ import compgraph.functions as F
 from compgraph._progress import progress_bar
 from compgraph.core import Variable, no_grad
 from compgraph.data import ArrayDataset, DataLoader
+from compgraph.data.dataset import Batch
 from compgraph.nn import Module
 from compgraph.optim import Optimizer
 from compgraph.training.build import build_model, load_data
@@ -47,6 +54,7 @@ from compgraph.training.config import (
     recorded_settings,
     resolve,
 )
+from compgraph.training.parallel import Workers, workers
 
 #: Told of each saved epoch: ``on_epoch(epochs done, history)``.
 EpochCallback = Callable[[int, dict[str, list[float]]], None]
@@ -82,6 +90,7 @@ class _Run:
     test_set: ArrayDataset
     history: dict[str, list[float]]
     notes: list[str]
+    workers: Workers
     start: int = 0  # epochs done before this call (when resuming)
     done: int = 0  # epochs done and saved
     interrupted: bool = False
@@ -104,38 +113,49 @@ def train(
     train accuracy: 0.9889
     test accuracy: 0.9833
     """
+    config = config if config is not None else TrainConfig()
+    group = workers()
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-    config = config if config is not None else TrainConfig()
-    tensors, record = read_checkpoint(config.resume) if config.resume else (None, None)
+    if not group.root:  # only the root prints
+        out = err = io.StringIO()
+    tensors, record = group.root_first(
+        lambda: read_checkpoint(config.resume) if config.resume else (None, None), share=True
+    )
     if (record is not None and record.get("kind") == "text") or config.data in TEXT_DATASETS:
         from compgraph.training.text import train_text  # steps, not epochs: a language model
 
         notes: list[str] = []
-        cfg = _outputs_checked(resolve(config, record["config"] if record else None), config, notes)
-        return train_text(cfg, tensors, record, out, err, notes)
-    run = _start(config, tensors, record, err)
+        cfg = _resolved(config, record, notes, group)
+        return train_text(cfg, tensors, record, out, err, notes, group)
+    run = _start(config, tensors, record, err, group)
     _run_epochs(run, err, on_epoch)
     return _finish(run, out)
 
 
-def evaluate(model: Module, dataset: ArrayDataset, batch_size: int = 1000) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` on ``dataset``, in eval mode, recording no graph."""
+def evaluate(
+    model: Module, dataset: ArrayDataset, batch_size: int = 1000, group: Workers | None = None
+) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on ``dataset``, in eval mode, recording no graph.
+    With several processes (``group``), each evaluates its contiguous share of the rows."""
     if len(dataset) == 0:
         raise ValueError("evaluate: the dataset is empty, so it has no mean loss or accuracy")
+    group = group if group is not None else Workers()
+    start, stop = group.bounds(len(dataset))
     was_training = model.training
     model.eval()
     total_loss, correct, seen = 0.0, 0, 0
     try:
         with no_grad():
-            for x, t in DataLoader(dataset, batch_size):
+            for x, t in DataLoader(dataset[start:stop], batch_size) if stop > start else ():
                 loss, right, n = _classify(model(x), t)
                 total_loss += float(loss.data) * n
                 correct += right
                 seen += n
     finally:
         model.train(was_training)
-    return total_loss / seen, correct / seen
+    total_loss, correct, seen = group.sum([total_loss, correct, seen])
+    return float(total_loss / seen), float(correct / seen)
 
 
 def _classify(y: Variable, t: np.ndarray) -> tuple[Variable, int, int]:
@@ -151,19 +171,35 @@ def _outputs_checked(cfg: TrainConfig, config: TrainConfig, notes: list[str]) ->
     return dataclasses.replace(cfg, save=save, plot=plot)
 
 
-def _start(config: TrainConfig, tensors: Any, record: dict[str, Any] | None, err: TextIO) -> _Run:
+def _resolved(
+    config: TrainConfig, record: dict[str, Any] | None, notes: list[str], group: Workers
+) -> TrainConfig:
+    """The resolved config with its outputs checked, on the root; the others get it with no
+    outputs and no progress (only the root writes and prints)."""
+    cfg = group.root_first(
+        lambda: _outputs_checked(resolve(config, record["config"] if record else None), config, notes),
+        share=True,
+    )
+    return cfg if group.root else dataclasses.replace(cfg, save=None, plot=None, progress=False)
+
+
+def _start(
+    config: TrainConfig, tensors: Any, record: dict[str, Any] | None, err: TextIO, group: Workers
+) -> _Run:
     """Everything before the first epoch; what was chosen or skipped is noted on ``err``."""
     notes: list[str] = []
-    cfg = _outputs_checked(resolve(config, record["config"] if record else None), config, notes)
-    train_set, test_set, note = load_data(cfg)
+    cfg = _resolved(config, record, notes, group)
+    train_set, test_set, note = group.root_first(lambda: load_data(cfg))  # a download once
     if note:
         print(note, file=err)
     model = build_model(cfg, train_set)
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg.lr)
     history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
-    run = _Run(cfg, model, optimizer, train_set, test_set, history, notes)
+    run = _Run(cfg, model, optimizer, train_set, test_set, history, notes, group)
     if record is not None:
-        _resume(run, tensors, record, config.resume, err)
+        group.root_first(lambda: _resume(run, tensors, record, config.resume, err), others=False)
+        _share_state(run)
+    group.share_model(model)
     for line in notes:
         print(f"note: {line}", file=err)
     return run
@@ -203,6 +239,22 @@ def _resume(
         run.notes.append(f"{path} has already been trained for {run.start} epochs; pass more epochs to go on")
 
 
+def _share_state(run: _Run) -> None:
+    """After the root resumed: its weights, optimizer state, epoch count and history everywhere."""
+    if run.workers.size == 1:
+        return
+    state = run.workers.bcast(
+        (run.model.state_dict(), run.optimizer.state_dict(), run.start, run.history)
+        if run.workers.root
+        else None
+    )
+    weights, optimizer_state, run.start, run.history = state
+    run.done = run.start
+    if not run.workers.root:
+        run.model.load_state_dict(weights)
+        run.optimizer.load_state_dict(optimizer_state)
+
+
 def _run_epochs(run: _Run, err: TextIO, on_epoch: EpochCallback | None) -> None:
     """Train up to the config's total of epochs, saving after each; Ctrl-C stops cleanly."""
     cfg = run.config
@@ -214,6 +266,7 @@ def _run_epochs(run: _Run, err: TextIO, on_epoch: EpochCallback | None) -> None:
             loader.set_epoch(epoch)  # the same batches as an uninterrupted run
             for key, value in _epoch(run, loader, epoch, err).items():
                 run.history[key].append(value)
+            run.workers.check_synchronized(run.model)
             if cfg.save is not None:
                 save_checkpoint(Path(cfg.save), run.model, run.optimizer, settings, epoch + 1, run.history)
             saved_state = run.model.state_dict()
@@ -233,9 +286,9 @@ def _epoch(run: _Run, loader: DataLoader, epoch: int, err: TextIO) -> dict[str, 
     )
     try:
         began = time.perf_counter()
-        loss, acc = _train_epoch(run.model, run.optimizer, loader, bar)
+        loss, acc = _train_epoch(run.model, run.optimizer, _shards(loader, run.workers), run.workers, bar)
         seconds = time.perf_counter() - began
-        test_loss, test_acc = evaluate(run.model, run.test_set)
+        test_loss, test_acc = evaluate(run.model, run.test_set, group=run.workers)
         if bar is not None:
             bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.4f}", test_acc=f"{test_acc:.4f}")
     finally:
@@ -252,17 +305,35 @@ def _epoch(run: _Run, loader: DataLoader, epoch: int, err: TextIO) -> dict[str, 
     }
 
 
-def _train_epoch(model: Module, optimizer: Optimizer, loader: DataLoader, bar: Any) -> tuple[float, float]:
-    """One pass over ``loader``, a step per batch: the mean loss and accuracy on the way."""
+def _shards(loader: DataLoader, group: Workers) -> Iterator[Batch]:
+    """This process's shard of each of the loader's batches (the whole batch for one process):
+    a contiguous slice of the batch's sample indices, gathered alone."""
+    order = loader.order(loader.epoch)
+    loader.epoch += 1
+    stop = len(loader) * loader.batch_size if loader.drop_last else len(order)
+    for start in range(0, stop, loader.batch_size):
+        yield loader.dataset.get_batch(group.shard(order[start : start + loader.batch_size]))
+
+
+def _train_epoch(
+    model: Module, optimizer: Optimizer, batches: Iterator[Batch], group: Workers, bar: Any
+) -> tuple[float, float]:
+    """A step per batch, the gradients averaged over the processes' shards: the mean loss and
+    accuracy over all of them on the way. A process with an empty shard only joins the sum."""
+    params = optimizer.params
     total_loss, correct, seen = 0.0, 0, 0
-    for i, (x, t) in enumerate(loader):
-        loss, right, n = _classify(model(x), t)
+    for i, (x, t) in enumerate(batches):
         optimizer.zero_grad()
-        loss.backward()
+        stats = [0.0, 0, 0]
+        if len(t):
+            loss, right, n = _classify(model(x), t)
+            loss.backward()
+            stats = [float(loss.data) * n, right, n]
+        batch_loss, right, n = group.allreduce_gradients(params, stats[2], stats)
         optimizer.step()
-        total_loss += float(loss.data) * n
-        correct += right
-        seen += n
+        total_loss += float(batch_loss)
+        correct += int(right)
+        seen += int(n)
         if bar is not None:
             bar.update(1)
             if i % 10 == 0:
@@ -284,8 +355,8 @@ def _roll_back(run: _Run, saved_state: dict[str, np.ndarray], err: TextIO) -> No
 def _finish(run: _Run, out: TextIO) -> TrainResult:
     """The final accuracies, the plot and where the outputs went, printed to ``out``."""
     cfg = run.config
-    _, train_acc = evaluate(run.model, run.train_set)
-    _, test_acc = evaluate(run.model, run.test_set)
+    _, train_acc = evaluate(run.model, run.train_set, group=run.workers)
+    _, test_acc = evaluate(run.model, run.test_set, group=run.workers)
     plot_path = _plot(run)
     if cfg.save is not None and run.done > run.start:
         print(f"weights: {cfg.save}", file=out)

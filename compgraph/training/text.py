@@ -15,6 +15,10 @@ lstm``) on Tiny Shakespeare for ``config.steps`` steps, in three steps like ``tr
 3. ``_finish``: the plot and ``val loss: X.XXXX``, the mean next-character cross-entropy (in
    nats) over every non-overlapping context-length window of the validation split.
 
+Under ``mpiexec -n N`` each process takes its contiguous rows of every global batch: of the
+GPT's random windows, and of the LSTM's streams (each process carries the state of its own
+streams; a checkpoint holds all of them, gathered on rank 0).
+
 The defaults are nanoGPT's CPU configuration (``GPT_SIZES``: 4 layers, 4 heads, 128-dim
 embeddings, context 64; batch 12; 2000 steps; AdamW lr 1e-3, betas (0.9, 0.99), weight
 decay 0.1; 100 warm-up steps, then cosine decay to lr/10 at the last step); ``steps`` scales
@@ -42,6 +46,7 @@ from compgraph.nn import CharGPT, CharLSTM, Module, load_file, save_file
 from compgraph.optim import AdamW, WarmupCosineLR, clip_grad_norm, weight_decay_groups
 from compgraph.training.checkpoint import META_KEY, optimizer_state_path
 from compgraph.training.config import TrainConfig, recorded_settings
+from compgraph.training.parallel import Workers
 
 #: The model's own sizes (not options of ``compgraph train``): nanoGPT's CPU configuration,
 #: and an LSTM of the issue's benchmark size.
@@ -68,8 +73,9 @@ class _TextRun:
     schedule: WarmupCosineLR
     history: dict[str, list[float]]
     notes: list[str]
+    workers: Workers
     step: int = 0  # steps done
-    carry: tuple[Any, Any] | None = None  # the LSTM's state after the last step
+    carry: tuple[Any, Any] | None = None  # the LSTM's state after the last step (this process's streams)
     interrupted: bool = False
 
 
@@ -80,19 +86,26 @@ def build_language_model(kind: str, vocab_size: int, seed: int) -> Module:
     return CharLSTM(vocab_size, **LSTM_SIZES, rng=seed)
 
 
-def validation_loss(model: Module, corpus: CharCorpus, context: int = CONTEXT) -> float:
-    """Mean next-character cross-entropy (nats) over every non-overlapping window of ``val``."""
+def validation_loss(
+    model: Module, corpus: CharCorpus, context: int = CONTEXT, group: Workers | None = None
+) -> float:
+    """Mean next-character cross-entropy (nats) over every non-overlapping window of ``val``;
+    with several processes (``group``), each scores its rows of every batch."""
+    group = group if group is not None else Workers()
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     try:
         with no_grad():
             for x, y in corpus.eval_batches("val", context, EVAL_BATCH):
-                total += float(_loss(model, x, y)[0].data) * y.size
-                count += y.size
+                x, y = group.shard(x), group.shard(y)
+                if y.size:
+                    total += float(_loss(model, x, y)[0].data) * y.size
+                    count += y.size
     finally:
         model.train(was_training)
-    return total / count
+    total, count = group.sum([total, count])
+    return float(total / count)
 
 
 def _loss(model: Module, x: np.ndarray, y: np.ndarray, state: Any = None) -> tuple[Variable, Any]:
@@ -111,12 +124,14 @@ def train_text(
     out: TextIO,
     err: TextIO,
     notes: list[str],
+    group: Workers | None = None,
 ) -> Any:
     """Train the language model of a resolved ``config`` (see the module's docstring); returns
-    a TrainResult. ``notes`` are printed with the run's own."""
+    a TrainResult. ``notes`` are printed with the run's own; ``group``: the processes."""
     from compgraph.training.loop import TrainResult
 
-    run = _start(config, tensors, record, err, notes)
+    group = group if group is not None else Workers()
+    run = _start(config, tensors, record, err, notes, group)
     _run_steps(run, err)
     cfg = run.config
     plot_path = None
@@ -124,7 +139,11 @@ def train_text(
         from compgraph.plot import plot_losses
 
         plot_path = plot_losses(run.history, cfg.plot)
-    val = run.history["val_loss"][-1] if run.history["val_loss"] else validation_loss(run.model, run.corpus)
+    val = (
+        run.history["val_loss"][-1]
+        if run.history["val_loss"]
+        else validation_loss(run.model, run.corpus, group=group)
+    )
     if cfg.save is not None and run.history["step"]:
         print(f"weights: {cfg.save}", file=out)
     if plot_path is not None:
@@ -147,23 +166,33 @@ def train_text(
 
 
 def _start(
-    config: TrainConfig, tensors: Any, record: dict[str, Any] | None, err: TextIO, notes: list[str]
+    config: TrainConfig,
+    tensors: Any,
+    record: dict[str, Any] | None,
+    err: TextIO,
+    notes: list[str],
+    group: Workers,
 ) -> _TextRun:
-    corpus = shakespeare(config.data_dir, download=config.download, progress=config.progress)
+    corpus = group.root_first(  # a download once
+        lambda: shakespeare(config.data_dir, download=config.download, progress=config.progress)
+    )
     if record is not None:  # the saved vocabulary: ids must mean what they meant
         corpus = _with_vocab(corpus, record, config.resume)
     model = build_language_model(config.model, len(corpus.vocab), config.seed)
+    model.astype(config.dtype or "float32")
     optimizer = AdamW(weight_decay_groups(model.parameters(), WEIGHT_DECAY), config.lr, betas=BETAS)
     warmup = round(WARMUP_FRACTION * config.steps)
     schedule = WarmupCosineLR(optimizer, warmup, config.steps, config.lr * MIN_LR_FRACTION)
     history: dict[str, list[float]] = {key: [] for key in TEXT_HISTORY_KEYS}
-    run = _TextRun(config, corpus, model, optimizer, schedule, history, notes)
+    run = _TextRun(config, corpus, model, optimizer, schedule, history, notes, group)
     print(
         f"shakespeare: {corpus!r}; {config.model}: {sum(p.size for p in model.parameters()):,} parameters",
         file=err,
     )
     if record is not None:
-        _resume(run, tensors, record, config.resume, err)
+        group.root_first(lambda: _resume(run, tensors, record, config.resume, err), others=False)
+        _share_state(run)
+    group.share_model(model)
     for line in run.notes:
         print(f"note: {line}", file=err)
     return run
@@ -201,6 +230,38 @@ def _resume(run: _TextRun, tensors: Any, record: dict[str, Any], path: str, err:
     print(f"resuming {path} after step {run.step} of {run.config.steps}", file=err)
 
 
+def _share_state(run: _TextRun) -> None:
+    """After the root resumed: its weights, optimizer and schedule state, step, history and
+    LSTM state everywhere; each process keeps the state of its own streams."""
+    group = run.workers
+    if group.size == 1:
+        return
+    shared = group.bcast(
+        (run.model.state_dict(), run.optimizer.state_dict(), run.step, run.history, run.carry)
+        if group.root
+        else None
+    )
+    weights, optimizer_state, run.step, run.history, carry = shared
+    if not group.root:
+        run.model.load_state_dict(weights)
+        run.optimizer.load_state_dict(optimizer_state)
+        run.schedule.set_step(run.step)
+    if carry is not None:  # (layers, streams, hidden): this process's streams
+        start, stop = group.bounds(carry[0].shape[1])
+        run.carry = tuple(np.array(s[:, start:stop]) for s in carry) if stop > start else None
+
+
+def _gathered_carry(run: _TextRun) -> tuple[Any, Any] | None:
+    """The LSTM state of every process's streams, in order, on the root (None elsewhere)."""
+    if run.workers.size == 1:
+        return run.carry
+    pieces = run.workers.gather(run.carry)
+    if pieces is None or all(p is None for p in pieces):
+        return None
+    pieces = [p for p in pieces if p is not None]
+    return tuple(np.concatenate([p[i] for p in pieces], axis=1) for i in range(2))
+
+
 def _batches(run: _TextRun) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
     """(x, y, whether a new pass starts here) for each step from ``run.step`` on."""
     cfg = run.config
@@ -233,16 +294,7 @@ def _run_steps(run: _TextRun, err: TextIO) -> None:
         for x, y, new_pass in _batches(run):
             if run.step >= cfg.steps:
                 break
-            loss, state = _loss(run.model, x, y, None if new_pass or run.carry is None else run.carry)
-            run.optimizer.zero_grad()
-            loss.backward()
-            clip_grad_norm(params, CLIP)
-            run.optimizer.step()
-            run.schedule.step()
-            run.step += 1
-            if state is not None:
-                run.carry = tuple(np.array(s.data) for s in state)
-            losses.append(float(loss.data))
+            losses.append(_step(run, params, run.workers.shard(x), run.workers.shard(y), new_pass))
             if bar is not None:
                 bar.update(1)
                 if run.step % 10 == 0:
@@ -258,8 +310,27 @@ def _run_steps(run: _TextRun, err: TextIO) -> None:
             bar.close()
 
 
+def _step(run: _TextRun, params: list[Any], x: np.ndarray, y: np.ndarray, new_pass: bool) -> float:
+    """One update from this process's rows (x, y) of a global batch; the global mean loss."""
+    run.optimizer.zero_grad()
+    stats = [0.0, 0]
+    if y.size:  # a process with no rows of this batch only joins the sums
+        loss, state = _loss(run.model, x, y, None if new_pass or run.carry is None else run.carry)
+        loss.backward()
+        stats = [float(loss.data) * y.size, y.size]
+        if state is not None:
+            run.carry = tuple(np.array(s.data) for s in state)
+    total, count = run.workers.allreduce_gradients(params, stats[1], stats)
+    clip_grad_norm(params, CLIP)
+    run.optimizer.step()
+    run.schedule.step()
+    run.step += 1
+    return float(total / count)
+
+
 def _evaluate_and_save(run: _TextRun, losses: list[float], seconds: float, bar: Any, err: TextIO) -> None:
-    val = validation_loss(run.model, run.corpus)
+    val = validation_loss(run.model, run.corpus, group=run.workers)
+    run.workers.check_synchronized(run.model)
     lr = run.schedule.lr_at(run.step - 1)
     entry = {
         "step": run.step,
@@ -275,11 +346,12 @@ def _evaluate_and_save(run: _TextRun, losses: list[float], seconds: float, bar: 
         bar.write(line, file=err)
     elif run.config.progress:
         print(line, file=err)
+    carry = _gathered_carry(run)  # every process takes part; the root saves
     if run.config.save is not None:
-        _save(run)
+        _save(run, carry)
 
 
-def _save(run: _TextRun) -> None:
+def _save(run: _TextRun, carry: tuple[Any, Any] | None) -> None:
     """The weights (with the model's description and the run record) and the optimizer state."""
     cfg = run.config
     record = {
@@ -291,8 +363,8 @@ def _save(run: _TextRun) -> None:
         "id": uuid.uuid4().hex,
     }
     state = {**run.optimizer.state_dict(), **run.schedule.state_dict()}
-    if run.carry is not None:
-        state.update({f"{CARRY_PREFIX}{i}": s for i, s in enumerate(run.carry)})
+    if carry is not None:
+        state.update({f"{CARRY_PREFIX}{i}": s for i, s in enumerate(carry)})
     path = Path(cfg.save)
     save_file(state, optimizer_state_path(path), {META_KEY: json.dumps({"id": record["id"]})})
     save_file(

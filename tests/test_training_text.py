@@ -182,3 +182,22 @@ def test_plot_draws_the_loss_curves(corpus_dir, tmp_path, monkeypatch):
     png = (tmp_path / "curves.png").read_bytes()
     assert png.startswith(b"\x89PNG") and result.plot_path == tmp_path / "curves.png"
     assert f"plot: {tmp_path / 'curves.png'}" in out.getvalue()
+
+
+def test_a_damaged_optimizer_file_starts_the_optimizer_afresh_with_a_note(corpus_dir, tmp_path):
+    cfg = _config(corpus_dir, tmp_path, steps=2)
+    train(cfg, out=io.StringIO(), err=io.StringIO())
+    state_file = tmp_path / "gpt.optim.safetensors"
+    state, _ = load_file(state_file)
+    from compgraph.nn import save_file
+
+    save_file(state, state_file, {"compgraph.train": "{not json"})
+    err = io.StringIO()
+    more = TrainConfig(
+        resume=cfg.save, steps=3, plot=None, data_dir=str(corpus_dir), download=False, progress=False
+    )
+    result = train(more, out=io.StringIO(), err=err)
+    assert result.steps_done == 3
+    assert (
+        "has no readable record of the weights it belongs to; the optimizer starts afresh" in err.getvalue()
+    )

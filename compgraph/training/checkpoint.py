@@ -149,19 +149,30 @@ def _check_text_record(record: dict[str, Any], bad: Any) -> dict[str, Any]:
     return record
 
 
-def restore_optimizer(optimizer: Optimizer, weights_path: Path, run_id: str) -> str | None:
-    """Load the optimizer state saved with the weights; a note when it is missing or stale."""
+def read_optimizer_state(
+    weights_path: str | Path, run_id: str
+) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    """The optimizer state saved with the weights (with any schedule or carried state saved in
+    the same file), or None and a note saying why the optimizer starts afresh."""
     path = optimizer_state_path(weights_path)
     if not path.is_file():
-        return f"no optimizer state at {path}; the optimizer starts afresh"
+        return None, f"no optimizer state at {path}; the optimizer starts afresh"
     tensors, metadata = load_file(path)
     try:
         record = json.loads(metadata.get(META_KEY, "{}"))
     except json.JSONDecodeError:
         record = None
     if not isinstance(record, dict):
-        return f"{path} has no readable record of the weights it belongs to; the optimizer starts afresh"
+        unreadable = f"{path} has no readable record of the weights it belongs to"
+        return None, f"{unreadable}; the optimizer starts afresh"
     if record.get("id") != run_id:
-        return f"{path} belongs to another save of the weights; the optimizer starts afresh"
-    optimizer.load_state_dict(tensors)
-    return None
+        return None, f"{path} belongs to another save of the weights; the optimizer starts afresh"
+    return tensors, None
+
+
+def restore_optimizer(optimizer: Optimizer, weights_path: Path, run_id: str) -> str | None:
+    """Load the optimizer state saved with the weights; a note when it is missing or stale."""
+    state, note = read_optimizer_state(weights_path, run_id)
+    if state is not None:
+        optimizer.load_state_dict(state)
+    return note

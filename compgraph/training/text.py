@@ -44,7 +44,7 @@ from compgraph.core import Variable, no_grad
 from compgraph.data import CharCorpus, CharVocab, shakespeare
 from compgraph.nn import CharGPT, CharLSTM, Module, load_file, save_file
 from compgraph.optim import AdamW, WarmupCosineLR, clip_grad_norm, weight_decay_groups
-from compgraph.training.checkpoint import META_KEY, optimizer_state_path
+from compgraph.training.checkpoint import META_KEY, optimizer_state_path, read_optimizer_state
 from compgraph.training.config import TrainConfig, recorded_settings
 from compgraph.training.parallel import Workers
 
@@ -212,18 +212,11 @@ def _resume(run: _TextRun, tensors: Any, record: dict[str, Any], path: str, err:
     run.model.load_state_dict(tensors, source=str(path))
     run.step = record["step"]
     run.history = {key: list(record["history"][key]) for key in TEXT_HISTORY_KEYS}
-    state_path = optimizer_state_path(path)
-    note = None
-    if not state_path.is_file():
-        note = f"no optimizer state at {state_path}; the optimizer starts afresh"
-    else:
-        state, metadata = load_file(state_path)
-        if json.loads(metadata.get(META_KEY, "{}")).get("id") != record["id"]:
-            note = f"{state_path} belongs to another save of the weights; the optimizer starts afresh"
-        else:
-            carry = [state.pop(f"{CARRY_PREFIX}{i}") for i in range(2) if f"{CARRY_PREFIX}{i}" in state]
-            run.optimizer.load_state_dict(state)
-            run.carry = tuple(carry) if len(carry) == 2 else None
+    state, note = read_optimizer_state(path, record["id"])
+    if state is not None:
+        carry = [state.pop(f"{CARRY_PREFIX}{i}") for i in range(2) if f"{CARRY_PREFIX}{i}" in state]
+        run.optimizer.load_state_dict(state)
+        run.carry = tuple(carry) if len(carry) == 2 else None
     if note:
         run.notes.append(note)
     run.schedule.set_step(run.step)

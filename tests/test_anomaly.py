@@ -123,6 +123,35 @@ def test_every_test_network_trains_clean_in_anomaly_mode(dtype):
         assert np.isfinite(loss.data)
 
 
+@pytest.mark.parametrize("kind", ["gpt", "lstm", "gru"])
+def test_the_sequence_models_train_clean_in_anomaly_mode(kind):
+    # the transformer's fused ops (layer norm, attention, exact GELU) and the recurrent op too
+    from compgraph import nn
+    from compgraph.optim import AdamW
+
+    ids = np.random.default_rng(1).integers(0, 11, (3, 8))
+    if kind == "gpt":
+        model = nn.CharGPT(11, block_size=8, n_layer=2, n_head=2, n_embd=16, rng=0)
+    elif kind == "lstm":
+        model = nn.CharLSTM(11, n_embd=6, hidden_size=10, num_layers=2, rng=0)
+    else:
+        model = nn.GRU(11, 10, num_layers=2, batch_first=True)
+    opt = AdamW(model.parameters(), lr=1e-2)
+    with detect_anomaly():
+        for _ in range(3):
+            if kind == "gru":
+                out, _ = model(np.eye(11, dtype=np.float32)[ids])
+                loss = F.mean(out * out)
+            else:
+                out = model(ids)
+                logits = out[0] if kind == "lstm" else out
+                loss = F.softmax_cross_entropy(logits, ids)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert np.isfinite(loss.data)
+
+
 def test_gradients_in_anomaly_mode_are_the_plain_ones():
     x = Variable(np.array([0.3, -1.2, 2.0]))
 

@@ -87,7 +87,7 @@ class _Watch:
         where = _callers_line()
         for i, y in enumerate(outs):
             bad = _nonfinite(y.data)
-            if bad and not any(_nonfinite(x.data) for x in f.inputs):
+            if bad and not any(_nonfinite(x.data) for x in f.inputs) and not _given_nonfinite(f):
                 which = f" {i}" if len(outs) > 1 else ""
                 raise AnomalyError(
                     f"{_name(f)} gave {bad} in its output{which} of shape {y.shape} from finite inputs, "
@@ -146,6 +146,17 @@ def _callers_line() -> str:
     if frame is None:
         return "an unknown line"
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _given_nonfinite(f: Function) -> bool:
+    """Whether the op was given a NaN or an infinity as a setting, not an input (the -inf of
+    ``masked_fill(scores, mask, -inf)``): then its output may hold it and nothing is wrong."""
+    for cls in type(f).__mro__:
+        for name in cls.__dict__.get("__slots__", ()):
+            value = getattr(f, name, None)
+            if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+                return True
+    return False
 
 
 def _nonfinite(a: np.ndarray) -> str:

@@ -659,7 +659,8 @@ class CompiledFunction:
         """The latest trace's program, printable: one line per forward op and backward step."""
         if self._latest is None:
             raise ValueError(
-                f"compile: {self.__name__} has not been called yet: its plan is made by the first call"
+                f"compile: {self.__name__} has no trace yet: its first call outside detect_anomaly() makes "
+                "one (calls inside it run eagerly)"
             )
         return Plan(self._latest)
 

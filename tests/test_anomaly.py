@@ -162,3 +162,15 @@ def test_gradients_in_anomaly_mode_are_the_plain_ones():
     with detect_anomaly():
         (checked,) = cg.grad(f(), [x])
     np.testing.assert_array_equal(plain.data, checked.data)
+
+
+def test_a_mask_filled_with_minus_infinity_before_softmax_is_no_anomaly():
+    # the -inf is the op's setting, not something that went wrong: softmax turns it into 0
+    scores = Variable(np.random.default_rng(0).normal(size=(4, 4)))
+    causal = np.triu(np.ones((4, 4), dtype=bool), k=1)
+    with detect_anomaly():
+        p = F.softmax(F.masked_fill(scores, causal, -np.inf), axis=1)
+        F.sum(p * p).backward()
+    assert np.isfinite(scores.grad.data).all() and p.data[0, 1] == 0
+    with pytest.raises(AnomalyError, match="Log gave"), detect_anomaly():
+        F.log(F.masked_fill(scores, causal, 0.0))  # a finite setting: a real -inf is still caught

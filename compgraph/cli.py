@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume", type=_existing_file, metavar="FILE", help="continue from weights saved by an earlier run"
     )
+    train.add_argument(
+        "--compile",
+        action="store_true",
+        help="run each training step through cg.compile (traced once, replayed after; off by default)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)
 
@@ -223,6 +228,7 @@ def run_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         mnist_split=args.mnist_split,
         download=not args.no_download,
         progress=not args.quiet,
+        compile=args.compile,
     )
     several = launched_size() > 1
     try:

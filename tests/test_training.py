@@ -461,3 +461,29 @@ def test_resuming_in_another_dtype_is_refused(tmp_path):
         _run(resume=path, epochs=2, dtype="float64", plot=None, progress=False)
     result, _, _ = _run(resume=path, epochs=2, plot=None, progress=False)  # the saved dtype by default
     assert result.config.dtype == "float32" and result.epochs_done == 2
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_compiled_steps_train_to_the_same_weights_as_eager_ones(model, tmp_path):
+    if model == "cnn":
+        _fake_mnist(tmp_path, "t10k", 130, 0)  # batches of 100 and 4: two traces
+        kw = {"data": "mnist", "data_dir": str(tmp_path), "model": "cnn", "hidden": (16,), "download": False}
+        kw["epochs"] = 1
+    else:
+        kw = {"epochs": 3}
+    runs = [
+        _run(**kw, dtype="float64", compile=c, save=None, plot=None, progress=False)[0]
+        for c in (False, True)
+    ]
+    eager, compiled = (r.model.state_dict() for r in runs)
+    assert eager.keys() == compiled.keys()
+    for name in eager:
+        np.testing.assert_allclose(compiled[name], eager[name], rtol=1e-10, atol=1e-12, err_msg=name)
+    assert runs[1].history["train_loss"] == pytest.approx(runs[0].history["train_loss"], rel=1e-10)
+    assert runs[1].test_accuracy == runs[0].test_accuracy
+
+
+def test_compile_is_not_kept_by_a_checkpoint(tmp_path):
+    path = tmp_path / "w.safetensors"
+    _run(epochs=1, compile=True, save=str(path), plot=None, progress=False)
+    assert "compile" not in read_checkpoint(path)[1]["config"]

@@ -201,3 +201,19 @@ def test_a_damaged_optimizer_file_starts_the_optimizer_afresh_with_a_note(corpus
     assert (
         "has no readable record of the weights it belongs to; the optimizer starts afresh" in err.getvalue()
     )
+
+
+@pytest.mark.parametrize("model", ["gpt", "lstm"])
+def test_compiled_steps_train_a_language_model_as_eager_ones_do(corpus_dir, tmp_path, model):
+    runs = [
+        train(
+            _config(corpus_dir, tmp_path / str(c), model, steps=3, dtype="float64", compile=c),
+            out=io.StringIO(),
+            err=io.StringIO(),
+        )
+        for c in (False, True)
+    ]
+    eager, compiled = (r.model.state_dict() for r in runs)
+    for name in eager:
+        np.testing.assert_allclose(compiled[name], eager[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    assert runs[1].val_loss == pytest.approx(runs[0].val_loss, rel=1e-10)

@@ -54,9 +54,9 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
 MNIST_SPLITS = ("auto", "full", "t10k")
 #: The floating-point types a model can be trained in (its parameters, and the data converted).
 DTYPES = ("float32", "float64")
-#: Fields that say where a run's outputs go and whether it shows progress: a checkpoint does
-#: not keep them, and a resumed run does not take them from it.
-OUTPUT_FIELDS = ("save", "plot", "resume", "progress")
+#: Fields that say where a run's outputs go, whether it shows progress and whether its steps
+#: are compiled: a checkpoint does not keep them, and a resumed run does not take them from it.
+OUTPUT_FIELDS = ("save", "plot", "resume", "progress", "compile")
 #: The settings that fix the weights' shapes: a resumed run must keep them.
 _ARCHITECTURE = ("data", "model", "hidden", "dtype")
 
@@ -83,6 +83,9 @@ class TrainConfig:
       (safetensors, matplotlib) only skips that output with a note.
     - ``resume``: a weights file saved by an earlier run; training continues from it (and
       saves back to it unless ``save`` names another file).
+    - ``compile``: run each training step's forward and backward through ``cg.compile``
+      (traced on the first batch of each shape, replayed after); the same losses and weights
+      as eager up to rounding. Off by default (docs/performance.md says when it pays).
     """
 
     data: str | None = None
@@ -102,6 +105,7 @@ class TrainConfig:
     mnist_split: str | None = None
     download: bool = True
     progress: bool = True
+    compile: bool = False
 
 
 def resolve(config: TrainConfig, saved: dict[str, Any] | None = None) -> TrainConfig:

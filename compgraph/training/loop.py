@@ -10,7 +10,9 @@
 3. ``_finish``: the final accuracies, the plot and the printed summary, as a TrainResult.
 
 Training and evaluation take a batch's loss and its count of right predictions from one
-function, ``_classify``: the one place that knows the models are classifiers.
+function, ``_classify``: the one place that knows the models are classifiers. With
+``config.compile`` the training step's forward is that function under ``cg.compile``
+(traced once per batch shape, replayed after), and its backward the compiled one.
 
 Under ``mpiexec -n N`` (``parallel.py``) every process takes its contiguous shard of each
 global batch, the gradients are averaged weighted by shard size (so they are the global
@@ -33,6 +35,7 @@ from typing import Any, TextIO
 import numpy as np
 
 import compgraph.functions as F
+from compgraph import compiled
 from compgraph._progress import progress_bar
 from compgraph.core import Variable, no_grad
 from compgraph.data import ArrayDataset, DataLoader
@@ -91,6 +94,7 @@ class _Run:
     history: dict[str, list[float]]
     notes: list[str]
     workers: Workers
+    classify: Callable[[np.ndarray, np.ndarray], tuple[Variable, int, int]]  # a batch's step forward
     start: int = 0  # epochs done before this call (when resuming)
     done: int = 0  # epochs done and saved
     interrupted: bool = False
@@ -164,6 +168,27 @@ def _classify(y: Variable, t: np.ndarray) -> tuple[Variable, int, int]:
     return F.softmax_cross_entropy(y, t), int((y.data.argmax(axis=1) == t).sum()), len(t)
 
 
+def _step_forward(
+    model: Module, config: TrainConfig
+) -> Callable[[np.ndarray, np.ndarray], tuple[Variable, int, int]]:
+    """``_classify`` on the model's scores for a batch: eager, or with ``config.compile`` the
+    loss and the scores from one compiled function (the counting stays outside it)."""
+    if not config.compile:
+        return lambda x, t: _classify(model(x), t)
+
+    def loss_and_scores(x: np.ndarray, t: np.ndarray) -> tuple[Variable, Variable]:
+        y = model(x)
+        return F.softmax_cross_entropy(y, t), y
+
+    step = compiled.compile(loss_and_scores, modules=(model,))
+
+    def classify(x: np.ndarray, t: np.ndarray) -> tuple[Variable, int, int]:
+        loss, y = step(x, t)
+        return loss, int((y.data.argmax(axis=1) == t).sum()), len(t)
+
+    return classify
+
+
 def _outputs_checked(cfg: TrainConfig, config: TrainConfig, notes: list[str]) -> TrainConfig:
     """``cfg`` with save and plot None where they will not be written (a note says why)."""
     save = _writable("weights", cfg.save, "safetensors", "io", notes, auto=config.save == AUTO)
@@ -195,7 +220,7 @@ def _start(
     model = build_model(cfg, train_set)
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg.lr)
     history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
-    run = _Run(cfg, model, optimizer, train_set, test_set, history, notes, group)
+    run = _Run(cfg, model, optimizer, train_set, test_set, history, notes, group, _step_forward(model, cfg))
     if record is not None:
         group.root_first(lambda: _resume(run, tensors, record, config.resume, err), others=False)
         _share_state(run)
@@ -286,7 +311,7 @@ def _epoch(run: _Run, loader: DataLoader, epoch: int, err: TextIO) -> dict[str, 
     )
     try:
         began = time.perf_counter()
-        loss, acc = _train_epoch(run.model, run.optimizer, _shards(loader, run.workers), run.workers, bar)
+        loss, acc = _train_epoch(run.classify, run.optimizer, _shards(loader, run.workers), run.workers, bar)
         seconds = time.perf_counter() - began
         test_loss, test_acc = evaluate(run.model, run.test_set, group=run.workers)
         if bar is not None:
@@ -316,7 +341,11 @@ def _shards(loader: DataLoader, group: Workers) -> Iterator[Batch]:
 
 
 def _train_epoch(
-    model: Module, optimizer: Optimizer, batches: Iterator[Batch], group: Workers, bar: Any
+    classify: Callable[[np.ndarray, np.ndarray], tuple[Variable, int, int]],
+    optimizer: Optimizer,
+    batches: Iterator[Batch],
+    group: Workers,
+    bar: Any,
 ) -> tuple[float, float]:
     """A step per batch, the gradients averaged over the processes' shards: the mean loss and
     accuracy over all of them on the way. A process with an empty shard only joins the sum."""
@@ -326,7 +355,7 @@ def _train_epoch(
         optimizer.zero_grad()
         stats = [0.0, 0, 0]
         if len(t):
-            loss, right, n = _classify(model(x), t)
+            loss, right, n = classify(x, t)
             loss.backward()
             stats = [float(loss.data) * n, right, n]
         batch_loss, right, n = group.allreduce_gradients(params, stats[2], stats)

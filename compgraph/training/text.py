@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -39,6 +39,7 @@ from typing import Any, TextIO
 import numpy as np
 
 import compgraph.functions as F
+from compgraph import compiled
 from compgraph._progress import progress_bar
 from compgraph.core import Variable, no_grad
 from compgraph.data import CharCorpus, CharVocab, shakespeare
@@ -74,6 +75,7 @@ class _TextRun:
     history: dict[str, list[float]]
     notes: list[str]
     workers: Workers
+    loss: Callable[[np.ndarray, np.ndarray, Any], tuple[Variable, Any]]  # a step's loss and new state
     step: int = 0  # steps done
     carry: tuple[Any, Any] | None = None  # the LSTM's state after the last step (this process's streams)
     interrupted: bool = False
@@ -115,6 +117,30 @@ def _loss(model: Module, x: np.ndarray, y: np.ndarray, state: Any = None) -> tup
     else:
         logits = model(x)
     return F.softmax_cross_entropy(logits, y), state
+
+
+def _step_loss(
+    model: Module, compile_steps: bool
+) -> Callable[[np.ndarray, np.ndarray, Any], tuple[Variable, Any]]:
+    """``_loss`` for a training step: eager, or with ``compile_steps`` through ``cg.compile``
+    (the LSTM's carried state, when there is one, passed in as two arrays)."""
+    if not compile_steps:
+        return lambda x, y, state: _loss(model, x, y, state)
+    if not isinstance(model, CharLSTM):
+        gpt = compiled.compile(lambda x, y: _loss(model, x, y)[0], modules=(model,))
+        return lambda x, y, state: (gpt(x, y), None)
+
+    def flat(loss: Variable, state: tuple[Variable, Variable]) -> tuple[Variable, Variable, Variable]:
+        return loss, *state
+
+    fresh = compiled.compile(lambda x, y: flat(*_loss(model, x, y)), modules=(model,))
+    carried = compiled.compile(lambda x, y, h, c: flat(*_loss(model, x, y, (h, c))), modules=(model,))
+
+    def lstm(x: np.ndarray, y: np.ndarray, state: Any) -> tuple[Variable, Any]:
+        loss, h, c = fresh(x, y) if state is None else carried(x, y, *state)
+        return loss, (h, c)
+
+    return lstm
 
 
 def train_text(
@@ -184,7 +210,9 @@ def _start(
     warmup = round(WARMUP_FRACTION * config.steps)
     schedule = WarmupCosineLR(optimizer, warmup, config.steps, config.lr * MIN_LR_FRACTION)
     history: dict[str, list[float]] = {key: [] for key in TEXT_HISTORY_KEYS}
-    run = _TextRun(config, corpus, model, optimizer, schedule, history, notes, group)
+    run = _TextRun(
+        config, corpus, model, optimizer, schedule, history, notes, group, _step_loss(model, config.compile)
+    )
     print(
         f"shakespeare: {corpus!r}; {config.model}: {sum(p.size for p in model.parameters()):,} parameters",
         file=err,
@@ -308,7 +336,7 @@ def _step(run: _TextRun, params: list[Any], x: np.ndarray, y: np.ndarray, new_pa
     run.optimizer.zero_grad()
     stats = [0.0, 0]
     if y.size:  # a process with no rows of this batch only joins the sums
-        loss, state = _loss(run.model, x, y, None if new_pass or run.carry is None else run.carry)
+        loss, state = run.loss(x, y, None if new_pass or run.carry is None else run.carry)
         loss.backward()
         stats = [float(loss.data) * y.size, y.size]
         if state is not None:

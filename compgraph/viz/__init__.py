@@ -12,7 +12,16 @@
   inline in Jupyter and has ``.source`` (DOT), ``.svg()`` and ``.save(path)``.
   ``render(*outputs, path=...)``: write SVG, PNG, PDF, DOT or HTML, by the path's suffix.
 - ``trace(*outputs)``: the backward pass, recorded step by step; ``print`` it for a table.
-- ``to_html(*outputs, path=...)``: one self-contained page that steps through it.
+- ``stepper(*outputs)``: a ``Stepper``, the backward pass with Previous/Next buttons on the
+  drawing, shown inline in Jupyter; ``.html`` is the fragment to embed in a page of your own.
+- ``to_html(*outputs, path=...)``: the same stepper as one self-contained page.
+
+In Jupyter nothing needs Graphviz or the network: a drawing shows as SVG (``image/svg+xml``)
+laid out by the built-in layout (Graphviz's only with ``engine="dot"``), so a notebook's
+outputs are the same on every machine; a stepper shows as HTML (``text/html``, buttons working
+once the notebook is trusted) and a trace as its table. Each inline drawing and stepper has
+ids of its own, so any number of them share a page; the arrow keys step the stepper that has
+the focus.
 
 A model's graph is drawn with its module calls as boxes (``h.0: TransformerBlock``) once it
 grows past 50 functions; ``expand=("h.0",)`` opens one, ``modules=True``/``False`` forces
@@ -36,7 +45,7 @@ from compgraph.viz.collapse import COLLAPSE
 from compgraph.viz.drawing import Drawing, draw, graphviz_available
 from compgraph.viz.format import EXPLODING, VANISHING
 from compgraph.viz.graph import check_options
-from compgraph.viz.html import to_html
+from compgraph.viz.html import Stepper, stepper, to_html
 from compgraph.viz.tracing import Step, Trace, trace
 
 
@@ -120,10 +129,12 @@ def render(*outputs: Variable, path: str | os.PathLike[str], engine: str = "auto
 __all__ = [
     "Drawing",
     "Step",
+    "Stepper",
     "Trace",
     "draw",
     "graphviz_available",
     "render",
+    "stepper",
     "to_dot",
     "to_html",
     "trace",

@@ -1,7 +1,14 @@
 """Drawings as DOT, SVG, PNG, PDF or HTML: through Graphviz when installed, else built in.
 
-SVG and HTML always work: without Graphviz's ``dot`` program (or its Python package) they
-use the built-in layered layout. PNG and PDF need Graphviz.
+SVG and HTML always work: without Graphviz's ``dot`` program (or its Python package), or with
+one that cannot be run, they use the built-in layered layout. PNG and PDF need Graphviz.
+
+Shown inline (Jupyter, a page made from a notebook), a drawing uses the built-in layout
+unless ``engine="dot"`` was asked for: the same picture on every machine whether Graphviz is
+installed or not (a notebook's outputs do not change with it), the layout the stepper shows,
+no program run to display it, and ids of its own, so that several drawings in one page do
+not clash. With ``engine="dot"`` it is Graphviz's layout, or, where that fails, the built-in
+one with a warning: showing a drawing never raises for want of Graphviz.
 """
 
 from __future__ import annotations
@@ -9,6 +16,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +26,7 @@ from compgraph.core import Variable
 from compgraph.viz import graph as graph_mod
 from compgraph.viz.dot import dot_source
 from compgraph.viz.graph import Graph
-from compgraph.viz.html import to_html
+from compgraph.viz.html import to_html, unique_prefix
 from compgraph.viz.svg import svg_source
 
 ENGINES = ("auto", "dot", "builtin")
@@ -69,10 +78,10 @@ def _check_engine(engine: str) -> None:
 
 class Drawing:
     """A drawing of a graph. ``.source`` is its DOT text, ``.svg()`` its SVG, ``.save(path)``
-    writes a file; in Jupyter it shows inline.
+    writes a file; in Jupyter it shows inline as SVG (``_repr_svg_``).
 
     ``engine`` picks the layout: ``"dot"`` (Graphviz), ``"builtin"``, or ``"auto"`` (Graphviz
-    when installed, else built in).
+    when installed and working, else built in; inline: always built in).
     """
 
     def __init__(self, graph: Graph, options: dict[str, Any], engine: str = "auto"):
@@ -92,13 +101,35 @@ class Drawing:
         return engine == "dot" or (engine == "auto" and graphviz_available())
 
     def svg(self, engine: str | None = None) -> str:
-        """The drawing as SVG text."""
-        if self._use_dot(engine):
+        """The drawing as SVG text (``engine``: this drawing's unless given).
+
+        "dot" raises where Graphviz is missing or fails; "auto" then warns and lays it out here.
+        """
+        engine = engine or self.engine
+        if not self._use_dot(engine):
+            return svg_source(self.graph)
+        if engine == "dot":
             return pipe(self.source, "svg").decode("utf-8")
-        return svg_source(self.graph)
+        return self._graphviz_or_builtin()
+
+    def _graphviz_or_builtin(self, prefix: str = "cg") -> str:
+        try:
+            return pipe(self.source, "svg").decode("utf-8")
+        except (ImportError, RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            warnings.warn(
+                f"compgraph.viz: Graphviz could not draw this graph ({exc}); using the built-in layout",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return svg_source(self.graph, prefix=prefix)
 
     def _repr_svg_(self) -> str:
-        return self.svg()
+        """The inline picture: the built-in layout with ids of its own (Graphviz's only for
+        ``engine="dot"``, falling back to the built-in layout with a warning); never raises
+        for want of Graphviz."""
+        if self.engine == "dot":
+            return self._graphviz_or_builtin(unique_prefix(self.source))
+        return svg_source(self.graph, prefix=unique_prefix(self.source))
 
     def save(self, path: str | os.PathLike[str], engine: str | None = None) -> Path:
         """Write the drawing; the suffix picks the format: .svg .png .pdf .dot/.gv .html.

@@ -107,14 +107,14 @@ def _flag_class(flags: tuple[str, ...]) -> str:
     return f" cg-flag-{flags[0]}" if flags else ""
 
 
-def _edge_svg(graph: Graph, e: Edge, lay: Layout) -> str:
+def _edge_svg(graph: Graph, e: Edge, lay: Layout, prefix: str) -> str:
     step = "" if e.step is None else f' data-step="{e.step}"'
     title = e.name if e.value is None else f"{e.name} = {e.value}"
     flags = e.value_flags or e.grad_flags
     parts = [
-        f'<g class="cg-edge" id="cg-{e.id}"{step}><title>{escape(title)}</title>',
+        f'<g class="cg-edge" id="{prefix}-{e.id}"{step}><title>{escape(title)}</title>',
         f'<path class="cg-line{_flag_class(flags)}" d="{_path(lay.routes[e.id])}" '
-        'marker-end="url(#cg-arrow)"/>',
+        f'marker-end="url(#{prefix}-arrow)"/>',
     ]
     x, y = lay.anchors[e.id]
     value = _value_text(graph, e)
@@ -137,11 +137,11 @@ def _edge_svg(graph: Graph, e: Edge, lay: Layout) -> str:
     return "".join(parts)
 
 
-def _node_svg(n: Node, lay: Layout) -> str:
+def _node_svg(n: Node, lay: Layout, prefix: str) -> str:
     x, y = lay.centres[n.id]
     w, h = _node_size(n)
     head = (
-        f'<g class="cg-node cg-{n.kind}{_flag_class(n.flags)}" id="cg-{n.id}">'
+        f'<g class="cg-node cg-{n.kind}{_flag_class(n.flags)}" id="{prefix}-{n.id}">'
         f"<title>{escape(n.title or n.label)}</title>"
     )
     size = _NODE_FONT[n.kind]
@@ -165,10 +165,12 @@ def _node_svg(n: Node, lay: Layout) -> str:
     return head + shape + text + "</g>"
 
 
-def svg_source(graph: Graph, lay: Layout | None = None, scale: float = 1.0) -> str:
+def svg_source(graph: Graph, lay: Layout | None = None, scale: float = 1.0, prefix: str = "cg") -> str:
     """A standalone SVG document for ``graph`` (laid out here unless ``lay`` is given).
 
     ``scale`` enlarges the picture (its width and height), not the coordinates inside.
+    ``prefix`` starts every id (``cg-n3``, the arrowhead ``cg-arrow``): SVGs shown inline in
+    one page need different prefixes, or their ids and arrowhead references would clash.
     """
     lay = lay or layout(graph)
     legend = legend_lines(graph)
@@ -179,12 +181,12 @@ def svg_source(graph: Graph, lay: Layout | None = None, scale: float = 1.0) -> s
         f'height="{height * scale:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
         f"font-family={quoteattr(FONT)}>",
         f"<style>{STYLE}</style>",
-        '<defs><marker id="cg-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
+        f'<defs><marker id="{prefix}-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
         'markerHeight="8" markerUnits="userSpaceOnUse" orient="auto">'
         '<path d="M0,1 L10,5 L0,9 z" fill="#555"/></marker></defs>',
     ]
-    out.extend(_edge_svg(graph, e, lay) for e in graph.edges)
-    out.extend(_node_svg(n, lay) for n in graph.nodes)
+    out.extend(_edge_svg(graph, e, lay, prefix) for e in graph.edges)
+    out.extend(_node_svg(n, lay, prefix) for n in graph.nodes)
     if legend:
         out.append('<g class="cg-legend">')
         for i, (colour, text) in enumerate(legend):

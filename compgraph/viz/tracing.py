@@ -17,6 +17,7 @@ z = (x + y)**2 the table reads like the note that teaches backprop:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,11 @@ class Trace:
 
     def __str__(self) -> str:
         return self.table()
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the table as ``print`` shows it, in a ``<pre>`` block (the text repr
+        would be the dataclass's, arrays and all)."""
+        return f'<pre class="cg-trace">{escape(self.table())}</pre>\n'
 
 
 def trace(*outputs: Variable, grad_outputs: Any = None) -> Trace:

@@ -19,9 +19,10 @@ def note_example():
     return z
 
 
-def states(page: str) -> list[dict]:
-    data = re.search(r'<script type="application/json" id="cg-steps">(.*?)</script>', page, re.S).group(1)
-    return json.loads(data.replace("<\\/", "</"))
+def states(page: str, prefix: str = "cg") -> list[dict]:
+    """The step data of the stepper whose ids start with ``prefix``."""
+    pattern = rf'<script type="application/json" id="{prefix}-steps"[^>]*>(.*?)</script>'
+    return json.loads(re.search(pattern, page, re.S).group(1).replace("<\\/", "</"))
 
 
 def test_the_page_is_one_file_that_fetches_nothing(tmp_path):
@@ -111,7 +112,7 @@ def test_a_browser_steps_through_to_the_final_gradients(browser, tmp_path):
     assert by_id("cg-gradients").text.splitlines() == ["∂z/∂x = 2(x + y) = 6", "∂z/∂y = 2(x + y) = 6"]
     assert sorted(t.text for t in grads()) == ["1", "6", "6", "6"]
 
-    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)
+    by_id("cg").send_keys(Keys.ARROW_LEFT)  # the keys go to the stepper that has the focus
     assert by_id("cg-counter").text == "4 / 5" and not final.is_displayed()
 
 

@@ -208,7 +208,7 @@ def run_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     its status; one that only this process hit is printed here and MPI_Abort ends the job.
     """
     from compgraph.training import AUTO, TrainConfig, train
-    from compgraph.training.parallel import PeerFailedError, launched_rank, launched_size
+    from compgraph.training.parallel import PeerFailedError, launched_rank, launched_size, workers
 
     config = TrainConfig(
         data=args.data,
@@ -236,6 +236,13 @@ def run_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             result = train(config, out=out, err=err)
     except PeerFailedError as exc:  # the root failed first and has said why
         return _train_failure(exc.kind, "")[0]
+    except KeyboardInterrupt:  # outside the steps, which handle it themselves
+        if not several:
+            raise
+        if launched_rank() == 0:
+            print("\ncompgraph train: interrupted", file=err)
+        workers().end_interrupted()  # the others may be inside a collective call: end them all
+        raise
     except (ValueError, OSError, ImportError) as exc:
         status, message = _train_failure(type(exc), exc)
         alone = several and not getattr(exc, "compgraph_shared", False)

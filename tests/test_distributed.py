@@ -9,9 +9,11 @@ the CNN and the language models are ``slow``.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +41,15 @@ def _mpiexec() -> str:
     return found
 
 
-def _run(command: list[str], cwd: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+def _env() -> dict[str, str]:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
     for var in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"):
         env.pop(var, None)
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return env
+
+
+def _run(command: list[str], cwd: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def _train(n: int, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -268,3 +274,41 @@ def test_an_error_every_process_meets_is_printed_once(tmp_path):
     result = _run([_mpiexec(), "-n", "2", str(BIN / "compgraph"), "train", "--epochs", "0"], tmp_path, 60)
     assert result.returncode == 2
     assert result.stderr.count("error: argument --epochs") == 1, result.stderr
+
+
+@pytest.mark.parametrize("model", ["mlp", "gpt"])
+def test_ctrl_c_ends_every_process_at_once_keeping_the_last_save(tmp_path, model):
+    from compgraph.training import read_checkpoint
+
+    args = ["--epochs", "100000"]
+    if model == "gpt":
+        (tmp_path / "text").mkdir()
+        (tmp_path / "text" / "input.txt").write_text("to be or not to be, that is the question\n" * 40)
+        args = ["--data", "shakespeare", "--data-dir", "text", "--model", "gpt", "--steps", "100000"]
+    command = [_mpiexec(), "-n", "2", str(BIN / "compgraph"), "train", "--quiet", "--no-plot", *args]
+    command += ["--save", "w.safetensors", "--no-download"]
+    job = subprocess.Popen(
+        command, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        saved = tmp_path / "w.safetensors"
+        while not saved.is_file() and job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5 if model == "mlp" else 0.0)  # mid-epoch (an MLP epoch takes ~10 ms)
+        job.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends mpiexec
+        began = time.monotonic()
+        _, err = job.communicate(timeout=30)
+        seconds = time.monotonic() - began
+    finally:
+        job.kill()
+    assert job.returncode == 130, err
+    assert seconds < 10, f"took {seconds:.1f} s to end"
+    assert err.count("interrupted") == 1, err
+    assert "Abort" not in err and "error" not in err.lower(), err
+    if model == "mlp":
+        assert "the weights of epoch" in err and " are in w.safetensors" in err
+        record = read_checkpoint(tmp_path / "w.safetensors")[1]
+        assert f"the weights of epoch {record['epoch']} are in" in err
+    else:
+        assert "the last save is in w.safetensors" in err

@@ -287,17 +287,20 @@ def _run_epochs(run: _Run, err: TextIO, on_epoch: EpochCallback | None) -> None:
     settings = recorded_settings(cfg)
     saved_state = run.model.state_dict()
     try:
-        for epoch in range(run.start, cfg.epochs):
-            loader.set_epoch(epoch)  # the same batches as an uninterrupted run
-            for key, value in _epoch(run, loader, epoch, err).items():
-                run.history[key].append(value)
-            run.workers.check_synchronized(run.model)
-            if cfg.save is not None:
-                save_checkpoint(Path(cfg.save), run.model, run.optimizer, settings, epoch + 1, run.history)
-            saved_state = run.model.state_dict()
-            run.done = epoch + 1
-            if on_epoch is not None:
-                on_epoch(run.done, run.history)
+        with run.workers.interruptible_steps():  # several processes stop after the same step
+            for epoch in range(run.start, cfg.epochs):
+                loader.set_epoch(epoch)  # the same batches as an uninterrupted run
+                for key, value in _epoch(run, loader, epoch, err).items():
+                    run.history[key].append(value)
+                run.workers.check_synchronized(run.model)
+                if cfg.save is not None:
+                    path = Path(cfg.save)
+                    save_checkpoint(path, run.model, run.optimizer, settings, epoch + 1, run.history)
+                saved_state = run.model.state_dict()
+                run.done = epoch + 1
+                if on_epoch is not None:
+                    on_epoch(run.done, run.history)
+                run.workers.stop_if_interrupted()
     except KeyboardInterrupt:
         _roll_back(run, saved_state, err)
 

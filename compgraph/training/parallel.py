@@ -10,16 +10,35 @@ plots and prints; the others receive what it read. ``root_first`` runs the steps
 on bad input (reading a checkpoint, resolving the config, loading data) on the root first: if
 it fails there, every process raises (the others ``PeerFailedError``, which ``compgraph train``
 turns into the root's exit status without a second message), so all exit, none waits.
+
+Ctrl-C: mpiexec passes it to every process. Raised where each process happens to be, it
+would stop one inside a collective call that another has left (which then waits forever, or
+fails on a mismatched message), or be lost in a callback ("Exception ignored in ..."). So
+during the training steps (``interruptible_steps``) Ctrl-C only sets a flag, which rides in
+each step's Allreduce: every process sees it after the same step and raises
+KeyboardInterrupt there, and the run stops as one process's does (rolled back to the last
+save, exit status 130). A Ctrl-C outside the steps (loading data) ends the job at once
+(``end_interrupted``: MPI_Abort, status 130).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
+#: The exit status of a run stopped by Ctrl-C (128 + SIGINT), as one process gives it.
+EXIT_INTERRUPTED = 130
+#: How long a process other than the root waits after Ctrl-C before it ends the job, so that
+#: the root, if it is not stuck in a collective call, prints what was kept first.
+ROOT_GRACE_SECONDS = 1.0
 #: The launchers' variables holding the number of processes, and this process's number.
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK")
@@ -61,6 +80,7 @@ class Workers:
         self.dist = distributed  # the compgraph.distributed module, or None for one process
         self.rank = distributed.rank() if distributed else 0
         self.size = distributed.size() if distributed else 1
+        self.ctrl_c = False  # Ctrl-C seen during interruptible_steps, not yet acted on
 
     @property
     def root(self) -> bool:
@@ -108,10 +128,39 @@ class Workers:
         return (0, n) if self.dist is None else self.dist.shard_bounds(n, self.rank, self.size)
 
     def allreduce_gradients(self, params: Sequence[Any], weight: float, stats: Sequence[float]) -> np.ndarray:
-        """The gradients averaged over the processes, weighted by shard size; ``stats`` summed."""
+        """The gradients averaged over the processes, weighted by shard size; ``stats`` summed.
+        KeyboardInterrupt on every process when any of them saw Ctrl-C (interruptible_steps)."""
         if self.dist is None:
             return np.asarray(stats, dtype=np.float64)
-        return self.dist.allreduce_gradients(params, weight, stats)
+        *summed, ctrl_c = self.dist.allreduce_gradients(params, weight, [*stats, self.ctrl_c])
+        if ctrl_c:
+            self.ctrl_c = False
+            raise KeyboardInterrupt
+        return np.asarray(summed)
+
+    def stop_if_interrupted(self) -> None:
+        """KeyboardInterrupt on every process when any of them saw Ctrl-C in
+        interruptible_steps: the check between steps (an evaluation, a save)."""
+        if self.dist is not None and self.sum([self.ctrl_c])[0]:
+            self.ctrl_c = False
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def interruptible_steps(self) -> Iterator[None]:
+        """Inside the block, with several processes, Ctrl-C is noted and acted on after the
+        step that all processes are in (see the module's docstring); one process: as usual."""
+        if self.dist is None or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def note(signum: int, frame: Any) -> None:
+            self.ctrl_c = True
+
+        before = signal.signal(signal.SIGINT, note)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, before)
 
     def sum(self, values: Sequence[float]) -> np.ndarray:
         """``values`` summed over the processes (float64)."""
@@ -121,6 +170,21 @@ class Workers:
         """The root's weights on every process."""
         if self.dist is not None:
             self.dist.broadcast_parameters(model)
+
+    def end_interrupted(self) -> None:
+        """After a Ctrl-C outside the steps with several processes, end them all now (exit
+        status 130); with one, return. No collective call may follow such a Ctrl-C."""
+        if self.dist is None:
+            return
+        if not self.root:
+            time.sleep(ROOT_GRACE_SECONDS)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # MPI_Abort is how this job ends on purpose; MPICH's "application called MPI_Abort"
+        # line would only repeat, as if an error, what has been said
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            self.dist.abort(EXIT_INTERRUPTED)
 
     def check_synchronized(self, model: Any) -> None:
         """A RuntimeError on every process unless all hold the same weights."""

@@ -312,17 +312,19 @@ def _run_steps(run: _TextRun, err: TextIO) -> None:
     losses: list[float] = []
     began = time.perf_counter()
     try:
-        for x, y, new_pass in _batches(run):
-            if run.step >= cfg.steps:
-                break
-            losses.append(_step(run, params, run.workers.shard(x), run.workers.shard(y), new_pass))
-            if bar is not None:
-                bar.update(1)
-                if run.step % 10 == 0:
-                    bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-            if run.step % EVAL_EVERY == 0 or run.step == cfg.steps:
-                _evaluate_and_save(run, losses, time.perf_counter() - began, bar, err)
-                losses, began = [], time.perf_counter()
+        with run.workers.interruptible_steps():  # several processes stop after the same step
+            for x, y, new_pass in _batches(run):
+                if run.step >= cfg.steps:
+                    break
+                losses.append(_step(run, params, run.workers.shard(x), run.workers.shard(y), new_pass))
+                if bar is not None:
+                    bar.update(1)
+                    if run.step % 10 == 0:
+                        bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+                if run.step % EVAL_EVERY == 0 or run.step == cfg.steps:
+                    _evaluate_and_save(run, losses, time.perf_counter() - began, bar, err)
+                    losses, began = [], time.perf_counter()
+                    run.workers.stop_if_interrupted()
     except KeyboardInterrupt:
         run.interrupted = True
         print(f"\ninterrupted at step {run.step}; the last save is in {cfg.save}", file=err)

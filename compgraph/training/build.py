@@ -13,7 +13,8 @@ from compgraph.data import ArrayDataset, default_cache_dir, mnist, spiral
 from compgraph.nn import MLP, Module, SimpleConvNet
 from compgraph.training.config import AUTO, TrainConfig
 
-SPIRAL_POINTS = 300  # per class, for the training set and (another draw) for the test set
+#: The spiral data's points per class, for the training set and (another draw) for the test set.
+SPIRAL_POINTS = 300
 
 
 def load_data(config: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, str | None]:

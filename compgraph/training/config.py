@@ -26,11 +26,16 @@ from compgraph._checks import (
 )
 from compgraph.optim import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp
 
+#: "auto": ``save`` and ``plot`` name their file after the run (``<data>-<model>.safetensors``,
+#: ``<data>-<model>.png``); ``mnist_split`` picks the split from the files there.
 AUTO = "auto"
+#: The data ``compgraph train --data`` knows: generated spirals, MNIST, Tiny Shakespeare.
 DATASETS = ("spiral", "mnist", "shakespeare")
+#: The models ``--model`` knows: an MLP and the book's CNN (spiral, MNIST), a GPT and an LSTM (text).
 MODELS = ("mlp", "cnn", "gpt", "lstm")
 #: The data trained on for a number of steps (a language model), not epochs.
 TEXT_DATASETS = ("shakespeare",)
+#: ``--optimizer``'s names, each a callable ``(params, lr) -> Optimizer``.
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "sgd": SGD,
     "momentum": lambda params, lr: SGD(params, lr, momentum=0.9),
@@ -51,6 +56,8 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ("shakespeare", "lstm"): {"hidden": (), "optimizer": "adamw", "lr": 2e-3, "batch_size": 32,
                                  "steps": 2000},
 }
+#: Which MNIST files a run uses: "full" (60,000 train / 10,000 test), "t10k" (the 10,000 test
+#: digits split 8,000 / 2,000), or "auto" (full when the train files are there, else t10k).
 MNIST_SPLITS = ("auto", "full", "t10k")
 #: The floating-point types a model can be trained in (its parameters, and the data converted).
 DTYPES = ("float32", "float64")

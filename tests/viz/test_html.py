@@ -141,3 +141,73 @@ def test_missing_browser_skips_unless_required(monkeypatch):
     with pytest.raises(pytest.fail.Exception, match="Chromium is required here"):
         require(False, "COMPGRAPH_REQUIRE_BROWSER", "Chromium")
     require(True, "COMPGRAPH_REQUIRE_BROWSER", "Chromium")
+
+
+# How JupyterLab shows an HTML output: set as innerHTML (whose scripts never run), then each
+# script replaced by a new one with the same text, which runs as it is inserted.
+INSERT_AS_JUPYTERLAB_DOES = """
+var box = document.createElement('div');
+document.body.appendChild(box);
+box.innerHTML = arguments[0];
+box.querySelectorAll('script').forEach(function (old) {
+  var s = document.createElement('script');
+  if (old.type) { s.type = old.type; }
+  s.textContent = old.textContent;
+  old.parentNode.replaceChild(s, old);
+});
+"""
+
+
+def test_a_browser_steps_two_inline_steppers_each_on_its_own(browser, tmp_path, ao):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    first, second = viz.stepper(note_example()), viz.stepper(ao["price"])
+    path = tmp_path / "two.html"
+    path.write_text(
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>{first.html}</body></html>'
+    )
+    browser.get(path.as_uri())
+    browser.execute_script(INSERT_AS_JUPYTERLAB_DOES, second.html)  # the second arrives after load
+    by_id = lambda name: browser.find_element(By.ID, name)  # noqa: E731
+    counters = lambda: (by_id(f"{first.prefix}-counter").text, by_id(f"{second.prefix}-counter").text)  # noqa: E731
+    assert counters() == ("1 / 5", "1 / 7")  # both scripts ran, each on its own root
+
+    by_id(f"{first.prefix}-next").click()
+    by_id(f"{first.prefix}-next").click()
+    assert counters() == ("3 / 5", "1 / 7")
+    assert "∂z/∂t = 2t = 6" in by_id(f"{first.prefix}-step").text
+    assert by_id(f"{second.prefix}-step").text.startswith("Forward pass")
+
+    by_id(f"{second.prefix}-next").click()
+    assert counters() == ("3 / 5", "2 / 7")
+    shown = [
+        t.text for t in by_id(second.prefix).find_elements(By.CSS_SELECTOR, ".cg-grad") if t.is_displayed()
+    ]
+    assert shown == ["1"]  # the second's seed; the first's gradients stay as they were
+    assert len(by_id(first.prefix).find_elements(By.CSS_SELECTOR, ".cg-active")) == 1
+
+    by_id(second.prefix).send_keys(Keys.ARROW_RIGHT)  # the keys go to the stepper with the focus
+    assert counters() == ("3 / 5", "3 / 7")
+    by_id(first.prefix).send_keys(Keys.ARROW_LEFT)
+    assert counters() == ("2 / 5", "3 / 7")
+    while by_id(f"{second.prefix}-next").is_enabled():
+        by_id(f"{second.prefix}-next").click()
+    assert (
+        by_id(f"{second.prefix}-final").is_displayed() and not by_id(f"{first.prefix}-final").is_displayed()
+    )
+    assert (
+        "∂price/∂tax = apple·apple_num + orange·orange_num = 650" in by_id(f"{second.prefix}-gradients").text
+    )
+
+
+def test_a_browser_hears_the_arrow_keys_on_the_page_at_once(browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    path = tmp_path / "z.html"
+    viz.to_html(note_example(), path=path)
+    browser.get(path.as_uri())
+    ActionChains(browser).send_keys(Keys.ARROW_RIGHT).perform()  # to whatever has the focus
+    assert browser.find_element(By.ID, "cg-counter").text == "2 / 5"

@@ -55,6 +55,22 @@ def _typeset_math_at_build_time() -> None:
     )
 
 
+# a notebook heading's math in the table of contents, which mkdocs-jupyter takes from the
+# Markdown source: "2. The chain rule, on $z = (x + y)^2$"
+_TOC_ENTRY = re.compile(r'(<span class="md-ellipsis">)(.*?)(</span>)', re.S)
+_INLINE_TEX = re.compile(r"\$([^$<]+)\$")
+
+
+def typeset_toc(html: str) -> str:
+    """``html`` with the TeX in its navigation entries typeset as MathML."""
+
+    def entry(match: re.Match) -> str:
+        text = _INLINE_TEX.sub(lambda m: mathml(m.group(1), "inline"), match.group(2))
+        return match.group(1) + text + match.group(3)
+
+    return _TOC_ENTRY.sub(entry, html)
+
+
 def strip_network_loaders(html: str) -> str:
     """``html`` without nbconvert's Mermaid loader, and without its MathJax loader when the
     math has been typeset already."""
@@ -70,7 +86,45 @@ def on_config(config: Any) -> Any:
     return config
 
 
+_HEADING = re.compile(r"<h([1-6]) id=\"([^\"]+)\"[^>]*>(.*?)<a class=\"anchor-link\"", re.S)
+_NS0 = re.compile(r"(</?)ns0:|\s+xmlns:ns0=\"[^\"]*\"")
+
+
+def fix_notebook_headings(html: str, toc: Any) -> str:
+    """The notebook page's headings and their table of contents, made to agree.
+
+    mkdocs-jupyter's heading renderer re-serializes a heading through ElementTree, which
+    writes MathML as ``<ns0:math>`` (no browser reads that as math), and its table of contents
+    drops inline code (``4. `MulLayer` and `AddLayer`, by hand`` became "4. and , by hand",
+    linking to an id no heading has). Each entry takes the id and text of the heading at its
+    place in the page, in order; an entry with math keeps its TeX for ``typeset_toc``.
+    """
+    html = _NS0.sub(lambda m: m.group(1) or "", html)
+    headings = _HEADING.findall(html)
+    entries = []
+    stack = list(toc)[::-1]
+    while stack:
+        item = stack.pop()
+        entries.append(item)
+        stack.extend(list(item.children)[::-1])
+    if len(entries) == len(headings):
+        for item, (_, anchor, inner) in zip(entries, headings):
+            item.id = anchor
+            if "$" not in item.title:
+                item.title = re.sub(r"<[^>]+>", "", inner).strip()
+    else:
+        log.warning(f"{len(entries)} table of contents entries for {len(headings)} notebook headings")
+    return html
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    if page.file.src_uri.endswith(".ipynb"):
+        return fix_notebook_headings(html, page.toc)
+    return html
+
+
 def on_post_page(output: str, page: Any, config: Any) -> str:
     if page.file.src_uri.endswith(".ipynb"):
-        return strip_network_loaders(output)
+        output = strip_network_loaders(output)
+        return typeset_toc(output) if _to_mathml is not None else output
     return output

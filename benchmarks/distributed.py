@@ -57,9 +57,11 @@ def worker(model_name: str, steps: int, data_dir: str | None) -> None:
 
     import compgraph.distributed as dist
     import compgraph.functions as F
+    from compgraph.memory import keep_freed_memory
     from compgraph.nn import MLP, SimpleConvNet
     from compgraph.optim import SGD, Adam
 
+    keep_freed_memory()  # as compgraph train does
     x, t, source = _data(data_dir, model_name)
     if model_name == "mlp":
         model = MLP((784, 100, 10), rng=0)

@@ -207,6 +207,7 @@ def run_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     option, a checkpoint that does not fit) is printed by the root and every process exits with
     its status; one that only this process hit is printed here and MPI_Abort ends the job.
     """
+    from compgraph.memory import keep_freed_memory
     from compgraph.training import AUTO, TrainConfig, train
     from compgraph.training.parallel import PeerFailedError, launched_rank, launched_size, workers
 
@@ -230,6 +231,7 @@ def run_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         progress=not args.quiet,
         compile=args.compile,
     )
+    keep_freed_memory()  # a step's fresh arrays reuse freed pages (compgraph/memory.py)
     several = launched_size() > 1
     try:
         with _abort_on_error() if several else contextlib.nullcontext():

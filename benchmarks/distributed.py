@@ -1,7 +1,7 @@
 """Data-parallel scaling: images per second of 1 and 2 (or more) MPI processes, same global batch.
 
     python benchmarks/distributed.py [--procs 1,2] [--models mlp,cnn] [--rounds 3]
-                                     [--steps-mlp 300] [--steps-cnn 40] [--data-dir DIR]
+                                     [--steps-mlp 300] [--steps-cnn 40] [--data-dir DIR] [--compile]
 
 Each measurement is ``mpiexec -n P python benchmarks/distributed.py --worker ...``: every
 process builds the model (float32), takes its shard of each global batch of 100 MNIST digits
@@ -12,9 +12,10 @@ size, the optimizer step (SGD 0.1 for the MLP 784-100-10, Adam 0.001 for the Sim
 One BLAS thread per process. After 10 untimed steps, a timed run of steps; reported per step:
 the wall time (rank 0), the time spent in ``allreduce_gradients`` (which includes waiting for
 the slower process), and, measured apart after a barrier, one Allreduce of the gradients'
-size alone. Process counts alternate over rounds so machine noise hits them alike; the table
-gives the median of rounds and the speed-up over 1 process. Targets (2 processes, 2 cores):
-CNN >= 1.7x, MLP >= 1.4x.
+size alone. ``--compile``: each step's forward and backward through ``cg.compile``, as
+``compgraph train --compile`` runs them. Process counts alternate over rounds so machine
+noise hits them alike; the table gives the median of rounds and the speed-up over 1
+process. Targets (2 processes, 2 cores): CNN >= 1.7x, MLP >= 1.4x.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _data(data_dir: str | None, model: str):
     return rng.random(shape, dtype=np.float32), rng.integers(0, 10, 8000), "synthetic digits (no MNIST found)"
 
 
-def worker(model_name: str, steps: int, data_dir: str | None) -> None:
+def worker(model_name: str, steps: int, data_dir: str | None, compiled: bool = False) -> None:
     """One process of a measurement; rank 0 prints a JSON line."""
     import numpy as np
     from mpi4py import MPI
@@ -70,6 +71,14 @@ def worker(model_name: str, steps: int, data_dir: str | None) -> None:
         model = SimpleConvNet(rng=0)
         optimizer = Adam(model.parameters(), 0.001)
     dp = dist.DataParallel(model)
+
+    def loss_of(xs, ts):
+        return F.softmax_cross_entropy(model(xs), ts)
+
+    if compiled:
+        from compgraph import compile
+
+        loss_of = compile(loss_of, modules=(model,))
     params = model.parameters()
     batches = len(x) // BATCH
     reduce_seconds = 0.0
@@ -78,7 +87,7 @@ def worker(model_name: str, steps: int, data_dir: str | None) -> None:
         start = (k % batches) * BATCH
         xs, ts = dp.shard(x[start : start + BATCH], t[start : start + BATCH])
         optimizer.zero_grad()
-        F.softmax_cross_entropy(model(xs), ts).backward()
+        loss_of(xs, ts).backward()
         began = time.perf_counter()
         dp.allreduce_gradients()
         spent = time.perf_counter() - began
@@ -111,16 +120,19 @@ def worker(model_name: str, steps: int, data_dir: str | None) -> None:
             "allreduce_alone_ms": 1000 * statistics.median(alone),
             "gradient_bytes": int(gradient.nbytes),
             "data": source,
+            "compiled": compiled,
         }
         print(json.dumps(result), flush=True)
 
 
-def _measure(procs: int, model: str, steps: int, data_dir: str | None) -> dict:
+def _measure(procs: int, model: str, steps: int, data_dir: str | None, compiled: bool) -> dict:
     mpiexec = Path(sys.executable).parent / "mpiexec"
     command = [str(mpiexec), "-n", str(procs), sys.executable, __file__]
     command += ["--worker", model, "--steps", str(steps)]
     if data_dir:
         command += ["--data-dir", data_dir]
+    if compiled:
+        command += ["--compile"]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
@@ -135,11 +147,12 @@ def main() -> None:
     parser.add_argument("--steps-mlp", type=int, default=300)
     parser.add_argument("--steps-cnn", type=int, default=40)
     parser.add_argument("--data-dir")
+    parser.add_argument("--compile", action="store_true", help="steps through cg.compile")
     parser.add_argument("--worker", metavar="MODEL", help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.steps, args.data_dir)
+        worker(args.worker, args.steps, args.data_dir, args.compile)
         return
     procs = [int(p) for p in args.procs.split(",")]
     for model in args.models.split(","):
@@ -147,9 +160,10 @@ def main() -> None:
         runs: dict[int, list[dict]] = {p: [] for p in procs}
         for _ in range(args.rounds):
             for p in procs:
-                runs[p].append(_measure(p, model, steps, args.data_dir))
+                runs[p].append(_measure(p, model, steps, args.data_dir, args.compile))
         base = statistics.median(r["images_per_s"] for r in runs[procs[0]])
-        print(f"{model}: global batch {BATCH}, {steps} steps, {runs[procs[0]][0]['data']}, "
+        how = "compiled steps" if args.compile else "eager steps"
+        print(f"{model}: global batch {BATCH}, {steps} {how}, {runs[procs[0]][0]['data']}, "
               f"gradients {runs[procs[0]][0]['gradient_bytes'] / 1e6:.2f} MB")
         print("  procs  images/s (min-max)          speed-up  step ms  allreduce in step ms  alone ms")
         for p in procs:

@@ -293,9 +293,11 @@ class Variable:
         return _shape.transpose(self, axes)
 
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Variable:
+        """The sum over ``axis`` (all axes by default), as ``F.sum``."""
         return _reduce.sum(self, axis, keepdims)
 
     def astype(self, dtype: Any) -> Variable:
+        """This Variable converted to ``dtype``, as ``F.astype`` (its gradient converted back)."""
         return _arithmetic.astype(self, dtype)
 
     def __add__(self, other: Operand) -> Variable:
@@ -488,9 +490,12 @@ class Function:
         return max((x.generation for x in self.inputs if x.requires_grad), default=-1)
 
     def forward(self, *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        """The outputs, from the inputs' arrays: one ndarray, or a tuple for several outputs."""
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, *xs)")
 
     def backward(self, *gys: Variable) -> Any:
+        """One gradient per input, each of its input's shape, from one upstream gradient per
+        output (Variables, so that a recorded backward pass can be differentiated again)."""
         raise NotImplementedError(f"{type(self).__name__} must define backward(self, *gys)")
 
     def needs_grad(self, i: int) -> bool:
@@ -655,9 +660,13 @@ class Op(Function):
         )
 
     def vjp(self, gy: Any, y: Any, *xs: Any) -> Any:
+        """The gradient for each input (one value, or a tuple for several inputs), given the
+        upstream gradient ``gy``, the output ``y`` and the inputs ``xs``: arrays in a plain
+        backward pass, Variables in a recorded one."""
         raise NotImplementedError(f"{type(self).__name__} must define vjp(self, gy, y, *xs)")
 
     def backward(self, *gys: Variable) -> Any:
+        """Not used by an Op (a TypeError): the engine calls ``vjp`` instead."""
         raise TypeError(
             f"{type(self).__name__} is an Op: the engine differentiates it through vjp(gy, y, *xs)"
         )

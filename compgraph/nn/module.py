@@ -198,6 +198,7 @@ class Module:
         return result
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's computation; subclasses define it, and calling the module runs it."""
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, ...)")
 
     def register_buffer(self, name: str, array: np.ndarray) -> None:
@@ -248,6 +249,7 @@ class Module:
             stack.extend(reversed(children))  # depth-first, in attribute order
 
     def modules(self) -> Iterator[Module]:
+        """This module and every sub-module once, as ``named_modules`` without the names."""
         for _, module in self.named_modules():
             yield module
 
@@ -291,6 +293,7 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer (``register_buffer``), as (qualified name, array), in attribute order."""
         for name, _, _, value, is_buffer in self._state_entries():
             if is_buffer:
                 yield name, value

@@ -361,3 +361,127 @@ def test_decorator_and_cache_limit():
         f(np.ones(n))
     assert f.traces == 4  # (1,) was evicted by (3,)
     assert isinstance(f, cg.CompiledFunction)
+
+
+def test_a_held_result_and_gradient_keep_their_values_across_calls():
+    """Nothing a user can see is written again by a later call: not a loss, not a gradient in
+    .grad, not an output that a relu (done in place where it can be) read."""
+    rng = np.random.default_rng(4)
+    W, b = cg.Variable(rng.normal(size=(5, 4))), cg.Variable(rng.normal(size=4))
+    cfn = cg.compile(lambda x: F.sum(F.relu(F.linear(x, W, b)) ** 2))
+    hidden = cg.compile(lambda x: (F.linear(x, W, b), F.relu(F.linear(x, W, b))))
+    held = []
+    for _ in range(4):
+        x = rng.normal(size=(3, 5))
+        W.cleargrad()
+        loss = cfn(x)
+        loss.backward()
+        h, r = hidden(x)
+        held.append((loss, loss.data.copy(), W.grad, W.grad.data.copy(), h, h.data.copy(), r, r.data.copy()))
+    for loss, loss0, gW, gW0, h, h0, r, r0 in held:
+        assert np.array_equal(loss.data, loss0) and np.array_equal(gW.data, gW0)
+        assert np.array_equal(h.data, h0) and np.array_equal(r.data, r0)
+        assert (h0 < 0).any() and np.array_equal(r0, np.maximum(h0, 0))  # h was not made relu(h)
+
+
+def test_relu_in_place_only_where_its_input_is_dead():
+    rng = np.random.default_rng(5)
+    W = cg.Variable(rng.normal(size=(4, 4)))
+
+    def twice(x):  # the matmul's output is read again after the relu: no in-place relu
+        h = x @ W
+        return F.sum(F.relu(h) * h)
+
+    def chain(x):  # dead after the relu: in place, and relu's backward reads its output
+        return F.sum(F.tanh(F.relu(x @ W) @ W))
+
+    sources = []
+    for fn in (twice, chain):
+        cfn = check_against_eager(fn, lambda: [rng.normal(size=(3, 4))], params=(W,))
+        sources.append(cfn._latest.program.source)
+    assert "_maximum" not in sources[0]
+    assert "v3 = _maximum(v2, 0, out=v2)" in sources[1]
+
+
+def test_backward_in_place_never_writes_a_gradient_another_step_reads():
+    """x + x hands one gradient array to both uses: a relu or tanh backward on one branch
+    must not write into it (the other branch reads it too)."""
+    rng = np.random.default_rng(6)
+    W = cg.Variable(rng.normal(size=(4, 4)))
+
+    def fan_out(x):
+        h = x @ W
+        s = h + h  # Add's rule gives gy to both inputs
+        return F.sum(F.relu(s) + F.tanh(s) * s)
+
+    def shared(x):
+        h = F.relu(x @ W)
+        return F.sum(F.tanh(h) + h @ W)
+
+    for fn in (fan_out, shared):
+        check_against_eager(fn, lambda: [rng.normal(size=(3, 4))], params=(W,))
+
+
+def test_ops_on_constants_are_folded():
+    def fn(x):  # exp(c)·2 is made inside fn from constants only: the same on every call
+        return F.sum(x * (F.exp(np.arange(3.0)) * 2))
+
+    x = cg.Variable(np.ones(3))
+    cfn = check_against_eager(fn, lambda: [x])
+    plan = str(cfn.plan)
+    assert "exp" not in plan and plan.splitlines()[0].endswith("2 ops")  # x·c, Σ
+    assert cfn(x).item() == pytest.approx(2 * np.exp([0.0, 1.0, 2.0]).sum(), rel=1e-12)
+
+
+def test_generated_program_reads_as_the_plan():
+    leaves = [cg.Variable(v, name=k) for k, v in APPLE_ORANGE_VALUES.items()]
+    cfn = cg.compile(apple_orange)
+    cfn(*leaves)
+    source = cfn._latest.program.source
+    assert "v5 = v0 * v1" in source and "g7 = g8 * v4" in source
+
+
+def test_backward_of_a_compiled_result_with_eager_inputs_and_hooks():
+    """The direct backward applies only to a node on leaves; eager inputs, hooks and
+    retain_grad take the engine's way, with the same gradients."""
+    W = cg.Variable(np.array([[1.0, -2.0], [0.5, 1.0]]))
+    cfn = cg.compile(lambda h: F.sum(F.tanh(h @ W)))
+    x = cg.Variable(np.array([[0.3, -0.1]]))
+    cfn(x * 1)
+    want = cg.grad(F.sum(F.tanh((x * 1) @ W)), [x, W])
+    for make in (lambda: x * 1, lambda: x):
+        x.cleargrad()
+        W.cleargrad()
+        cfn(make()).backward()
+        close(x.grad.data, want[0].data)
+        close(W.grad.data, want[1].data)
+    seen = []
+    handle = W.register_hook(lambda g: seen.append(g.data.copy()))
+    W.cleargrad()
+    cfn(x).backward()
+    handle.remove()
+    close(seen[0], want[1].data)
+    close(W.grad.data, want[1].data)
+    W.cleargrad()
+    y = cfn(x)
+    y.backward()
+    y.backward()  # accumulates, as eager does
+    close(W.grad.data, 2 * want[1].data)
+
+
+def test_a_leaf_changed_in_place_after_the_call_refuses_backward():
+    W = cg.Variable(np.eye(2))
+    cfn = cg.compile(lambda x: F.sum(x @ W))
+    cfn(np.ones((1, 2)))
+    y = cfn(np.ones((1, 2)))
+    cg.core.changed_in_place(W)
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()
+
+
+def test_constant_outputs_need_no_gradient():
+    cfn = cg.compile(lambda x: (F.sum(x * x), cg.Variable(np.ones(2), requires_grad=False) * 2))
+    x = cg.Variable(np.ones(2))
+    for _ in range(2):
+        y, c = cfn(x)
+        assert y.requires_grad and not c.requires_grad and c.data.tolist() == [2.0, 2.0]

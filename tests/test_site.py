@@ -31,6 +31,7 @@ API_MODULES = {
     "compgraph.training": "training.md",
     "compgraph.viz": "viz.md",
     "compgraph.distributed": "distributed.md",
+    "compgraph.memory": "memory.md",
     "compgraph.naive": "naive.md",
 }
 

@@ -230,7 +230,13 @@ class Program:
                 expr = f"_as_output({expr})"
             return [f"{lhs} = {expr}"]
         # the op's own forward, or a step around it
-        if isinstance(g, Op) and not isinstance(g, _stochastic.Dropout) and len(outs) == 1:
+        statistics = self.t.statistics.get(id(g))
+        if (
+            isinstance(g, Op)
+            and not isinstance(g, _stochastic.Dropout)
+            and len(outs) == 1
+            and statistics is None
+        ):
             fwd = self.bind(g.forward, "f", n)
             call = f"{fwd}({', '.join(xs)})"
             return [
@@ -260,15 +266,19 @@ class Program:
         )
 
     def _forward_step(self, g: Function, f: Function, ins: tuple, outs: tuple) -> Any:
-        """A forward op that needs more than ``forward(*xs)``: a fresh dropout mask, several
-        outputs, or a Function whose backward reads ``self.inputs`` (given private Variables)."""
+        """A forward op that needs more than ``forward(*xs)``: a fresh dropout mask, batch_norm's
+        current running statistics, several outputs, or a Function whose backward reads
+        ``self.inputs`` (given private Variables)."""
         draw = self.dropout(g) if isinstance(g, _stochastic.Dropout) else None
+        statistics = self.t.statistics.get(id(g))  # batch_norm: read (and updated) in place
         proxies = None if isinstance(g, Op) else self.proxies_of(g, f, outs)
         several = len(outs) > 1 or not isinstance(g, Op)
 
         def step(*xs: Any) -> Any:
             if draw is not None:
                 g.mask = draw.draw()
+            if statistics is not None:
+                g.running_mean, g.running_var = statistics()
             if proxies is not None:
                 for p, x in zip(proxies[0], xs):
                     p.data = x

@@ -54,12 +54,6 @@ class UnsupportedError(TypeError):
 
 
 def _check_op(f: Function) -> None:
-    if isinstance(f, _normalization.BatchNorm):
-        raise UnsupportedError(
-            "compile: batch_norm cannot be replayed yet: its forward reads and updates the running "
-            "statistics as a side effect (and drops its references to them). Leave the model "
-            "uncompiled, or compile only the part without BatchNorm."
-        )
     if getattr(f, "compiled_call", False):
         raise UnsupportedError("compile: fn calls another compiled function; compile only the outer one")
 
@@ -170,8 +164,12 @@ def _shared_number(x: Variable) -> bool:
 def _foldable(f: Function, kinds: list[str]) -> bool:
     """Whether op ``f`` computes a constant: all its inputs are constants, it draws no random
     numbers, and it keeps no integer array (an index copied from an argument, see ``binds``)."""
-    if not kinds or any(k != "const" for k in kinds) or isinstance(f, _stochastic.Dropout):
-        return False
+    if (
+        not kinds
+        or any(k != "const" for k in kinds)
+        or isinstance(f, (_stochastic.Dropout, _normalization.BatchNorm))
+    ):
+        return False  # random, or updating running statistics: not the same on every call
     for n in state_names(f):
         value = getattr(f, n)
         for part in value if type(value) is tuple else (value,):

@@ -38,6 +38,7 @@ from compgraph._compile_plan import Plan
 from compgraph._compile_program import Program, _as_output
 from compgraph._compile_trace import Dropout, Trace, bind, binds, record, state_names
 from compgraph.core import Function, Variable
+from compgraph.functions import normalization as _normalization
 
 __all__ = ["CompiledFunction", "compile"]
 
@@ -244,9 +245,10 @@ def _alone(node: _Replay) -> bool:
     return len(inputs) < 2 or not node.trace.mixed or len({id(x) for x in inputs}) == len(inputs)
 
 
-def _finish(t: Trace) -> None:
+def _finish(t: Trace, modules: list[Any]) -> None:
     """The program, and what a replay reads: which arguments and leaves the node takes
     gradients for, the guard's specs, and the ops whose state a replay swaps per call."""
+    t.statistics = _statistics_sources(t, modules)
     t.program = Program(t, Dropout)
     t.arg_specs = tuple(_arg_spec(a) for a in t.given_args)
     t.aliases = _aliases(t.given_args)
@@ -269,6 +271,28 @@ def _finish(t: Trace) -> None:
             t.stateful.append((g, names))
             t.binds.extend(binds(g, names, t))
     t.owner = None
+
+
+def _statistics_sources(t: Trace, modules: list[Any]) -> dict[int, Callable[[], tuple[Any, Any]]]:
+    """For each batch_norm with running statistics: where a replay finds them. The Module
+    attributes that held those very arrays when traced (so ``load_state_dict`` or ``astype``,
+    which assign new arrays, are seen), else the traced arrays themselves."""
+    found = {}
+    for _, _, _, g in t.ops:
+        if not isinstance(g, _normalization.BatchNorm) or g.running_mean is None:
+            continue
+        mean, var = g.running_mean, g.running_var
+        source = None
+        for m in modules:
+            attrs = {id(v): name for name, v in vars(m).items() if isinstance(v, np.ndarray)}
+            if id(mean) in attrs and id(var) in attrs:
+                source = (m, attrs[id(mean)], attrs[id(var)])
+                break
+        if source is None:
+            found[id(g)] = lambda mean=mean, var=var: (mean, var)
+        else:
+            found[id(g)] = lambda m=source[0], a=source[1], b=source[2]: (getattr(m, a), getattr(m, b))
+    return found
 
 
 def _own(t: Trace, node: _Replay) -> None:
@@ -387,7 +411,7 @@ class CompiledFunction:
         t = Trace(self.__name__, variables, out, recorder, before)
         t.given_args = args
         t.grad_mode, t.training = core._grad_mode.get(), self._training()
-        _finish(t)
+        _finish(t, self._modules)
         self._cache[key] = t
         self._cache.move_to_end(key)
         while len(self._cache) > self.max_traces:
@@ -424,9 +448,10 @@ def compile(fn: Callable[..., Any] | None = None, *, max_traces: int = 8, module
     creator node backpropagates through the recorded reverse program.
 
     Frozen at trace time: Python control flow and any value ``fn`` takes out of the graph
-    (``float(v)``, ``v.item()``, ``if v.data > 0:``). Not supported: BatchNorm (its running
-    statistics), a backward pass inside ``fn``, ``create_graph=True`` through the result,
-    hooks on values inside ``fn``. Under ``detect_anomaly()`` ``fn`` runs eagerly.
+    (``float(v)``, ``v.item()``, ``if v.data > 0:``). BatchNorm's running statistics are read
+    from (and updated in) the layer's current buffers on every call. Not supported: a backward
+    pass inside ``fn``, ``create_graph=True`` through the result, hooks on values inside
+    ``fn``. Under ``detect_anomaly()`` ``fn`` runs eagerly.
 
     Use it as ``cg.compile(fn)`` or as a decorator, ``@cg.compile`` or
     ``@cg.compile(max_traces=4)``; keep at most ``max_traces`` traces (the oldest goes).

@@ -312,9 +312,6 @@ def test_errors_name_what_to_do():
         cg.compile(lambda x: x)([1.0, 2.0])
     with pytest.raises(TypeError, match="positional"):
         cg.compile(lambda x: x)(x=np.ones(2))
-    bn = nn.BatchNorm(3)
-    with pytest.raises(TypeError, match="batch_norm"):
-        cg.compile(lambda x: F.sum(bn(x)))(np.ones((4, 3), np.float32))
 
     def inner_backward(x):
         y = F.sum(x * x)
@@ -485,3 +482,76 @@ def test_constant_outputs_need_no_gradient():
     for _ in range(2):
         y, c = cfn(x)
         assert y.requires_grad and not c.requires_grad and c.data.tolist() == [2.0, 2.0]
+
+
+def _bn_model(dtype=np.float64):
+    return nn.Sequential(
+        nn.Conv2d(2, 3, 3, dtype=dtype, rng=0), nn.BatchNorm(3, dtype=dtype), nn.ReLU(), nn.Flatten(),
+        nn.Linear(3 * 4 * 4, 5, dtype=dtype, rng=1), nn.BatchNorm(5, dtype=dtype),
+    )  # fmt: skip
+
+
+def _loss_of(model):
+    return lambda x, t: F.softmax_cross_entropy(model(x), t)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_batch_norm_trains_and_evaluates_as_eager(dtype, rtol):
+    """Values, gradients and the running statistics after several train steps, then eval."""
+    from compgraph import optim
+
+    rng = np.random.default_rng(7)
+    batches = [(rng.normal(size=(4, 2, 6, 6)).astype(dtype), rng.integers(0, 5, 4)) for _ in range(4)]
+    results = []
+    for compiled in (False, True):
+        model = _bn_model(dtype)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        step = _loss_of(model)
+        step = cg.compile(step) if compiled else step
+        losses = []
+        for x, t in batches:
+            loss = step(x, t)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.data.copy())
+        model.eval()
+        evals = [step(x, t).data.copy() for x, t in batches[:2]]
+        state = {k: v.copy() for k, v in model.state_dict().items()}
+        results.append((losses, evals, state, step))
+    (la, ea, sa, _), (lb, eb, sb, cstep) = results
+    assert cstep.traces == 2  # train, then eval
+    for a, b in zip(la + ea, lb + eb):
+        assert b.dtype == a.dtype
+        close(b, a, rtol)
+    assert list(sb) == list(sa)
+    for k in sa:
+        assert sb[k].dtype == sa[k].dtype
+        close(sb[k], sa[k], rtol)
+    assert not np.allclose(sa["1.running_mean"], 0)
+
+
+def test_batch_norm_reads_the_buffers_the_layer_holds_now():
+    """load_state_dict and astype assign new running arrays: a replay uses those."""
+    model = _bn_model()
+    cfn = cg.compile(lambda x: F.sum(model(x) ** 2))
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(4, 2, 6, 6))
+    cfn(x)
+    cfn(x)
+    state = model.state_dict()
+    state["1.running_mean"] = np.full(3, 0.5)
+    model.load_state_dict(state)
+    bn = model[1]
+    assert bn.running_mean is not state["1.running_mean"]
+    before = bn.running_mean.copy()
+    cfn(x)
+    assert cfn.traces == 1
+    want = 0.9 * before + 0.1 * np.mean(F.conv2d(x, model[0].W, model[0].b).data, axis=(0, 2, 3))
+    close(bn.running_mean, want)
+    model.eval()
+    cfn(x)  # traced in eval mode
+    state["1.running_var"] = np.full(3, 2.0)
+    model.load_state_dict(state)
+    eager = F.sum(model(x) ** 2).item()
+    assert cfn(x).item() == pytest.approx(eager, rel=1e-12) and cfn.traces == 2

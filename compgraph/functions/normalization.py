@@ -65,7 +65,8 @@ class BatchNorm(Op):
             var = self.running_var.astype(x.dtype)
         inv_std = 1 / np.sqrt(var + self.eps)
         self.mean, self.inv_std = mu, inv_std  # per channel: all that backward keeps
-        self.running_mean = self.running_var = None
+        # running_mean/var stay referenced (small arrays): a compiled replay of this op points
+        # them at the layer's current buffers and runs forward again (compgraph/compiled.py)
         scale = (gamma * inv_std).reshape(shape)
         if d is not None and _in_place_ok(d, scale, beta):
             # y = γ·(x − μ)/σ + β, reusing x − μ: every full-size pass counts here

@@ -45,6 +45,7 @@ from compgraph.functions import matrix as _matrix
 from compgraph.functions import pooling as _pooling
 from compgraph.functions import shape as _shape
 from compgraph.functions import stochastic as _stochastic
+from compgraph.functions._fast import sum_leading
 
 _BINARY = {_arithmetic.Add: "+", _arithmetic.Sub: "-", _arithmetic.Mul: "*", _arithmetic.Div: "/"}
 #: ops whose forward returns a new array (never a view of an input) and whose backward does not
@@ -57,6 +58,10 @@ _FRESH_OUTPUT = (
     _arithmetic.Sub,
     _arithmetic.Mul,
 )
+#: the ops that may write into a dead input (see Program._in_place_ops), by their input count
+_IN_PLACE = {_activation.ReLU: 1, _math.Tanh: 1, _arithmetic.Add: 2, _arithmetic.Sub: 2}
+#: the largest result (elements) for which a broadcast operand is expanded once per call
+_EXPAND_SIZE = 4096
 #: ops run through their own vjp whose input gradients are always new arrays
 _FRESH_GRADIENTS = (_pooling.MaxPool2d, _matrix.Linear, _matrix.MatMul, _loss.SoftmaxCrossEntropy)
 
@@ -108,7 +113,7 @@ class Program:
         self.grad = [v.requires_grad for v in t.vars]
         self.ns: dict[str, Any] = {"np": np, "_fit": _fit, "_tuple": _tuple, "_as_output": _as_output}
         self.ns.update(_dot=np.dot, _maximum=np.maximum, _multiply=np.multiply, _subtract=np.subtract)
-        self.ns.update(_sum_to=_shape.sum_to_array)
+        self.ns.update(_sum_to=_shape.sum_to_array, _sum_leading=sum_leading)
         for s, k in enumerate(t.kind):
             if k == "const":
                 d = t.vars[s].data
@@ -117,7 +122,8 @@ class Program:
         for n, (_, ins, _, _) in enumerate(t.ops):
             for i in ins:
                 self.consumers[i].append(n)
-        self.in_place = self._in_place_relus()
+        self.in_place = self._in_place_ops()
+        self.expanded = self._expanded_operands()
         self.records = False
         self.saved: list[int] = []
         back = self._backward_source()
@@ -142,27 +148,46 @@ class Program:
         return name
 
     # --- forward -----------------------------------------------------------------------------
-    def _in_place_relus(self) -> set[int]:
-        """The relu ops (by index) that may write into their input: see the module docstring."""
-        t, found = self.t, set()
+    def _in_place_ops(self) -> dict[int, int]:
+        """The elementwise ops that may write their result into an input: op index -> input
+        position. The input must be a new array (its producer makes one and its backward does
+        not read it), read by this op alone, not a result of ``fn``, of the output's shape and
+        dtype; and this op's backward must not read it (relu and tanh read their output)."""
+        t, found = self.t, {}
         producer = {o: n for n, (_, _, outs, _) in enumerate(t.ops) for o in outs}
-        for n, (_, ins, _, g) in enumerate(t.ops):
-            if type(g) is not _activation.ReLU:
+        for n, (_, ins, outs, g) in enumerate(t.ops):
+            if type(g) not in _IN_PLACE or len(ins) != _IN_PLACE[type(g)]:
                 continue
-            (i,) = ins
-            p = producer.get(i)
-            shape, dtype = self.shapes[i]
-            if (
-                p is not None
-                and isinstance(t.ops[p][3], _FRESH_OUTPUT)
-                and len(t.ops[p][2]) == 1
-                and self.consumers[i] == [n]
-                and i not in t.out_slots
-                and shape
-                and dtype.kind == "f"
-            ):
-                found.add(n)
+            for k, i in enumerate(ins):
+                p = producer.get(i)
+                if (
+                    p is not None
+                    and isinstance(t.ops[p][3], _FRESH_OUTPUT)
+                    and len(t.ops[p][2]) == 1
+                    and self.consumers[i] == [n]
+                    and i not in t.out_slots
+                    and self.shapes[i] == self.shapes[outs[0]]
+                    and self.shapes[i][0]
+                    and self.shapes[i][1].kind == "f"
+                ):
+                    found[n] = k
+                    break
         return found
+
+    def _expanded_operands(self) -> dict[tuple[int, tuple[int, ...]], str]:
+        """Small operands broadcast by many elementwise ops (a bias added in every layer of a
+        chain), by (slot, shape to broadcast to): each expanded once per call to a contiguous
+        array, which NumPy adds twice as fast as it broadcasts. Same values, same dtype."""
+        uses: dict[tuple[int, tuple[int, ...]], int] = {}
+        for _, ins, outs, g in self.t.ops:
+            out_shape, out_dtype = self.shapes[outs[0]]
+            if type(g) not in _BINARY or len(ins) != 2 or not 0 < np.prod(out_shape) <= _EXPAND_SIZE:
+                continue
+            for i in ins:
+                shape, dtype = self.shapes[i]
+                if self.t.kind[i] in ("arg", "leaf", "const") and shape != out_shape and dtype == out_dtype:
+                    uses[i, out_shape] = uses.get((i, out_shape), 0) + 1
+        return {key: f"e{key[0]}_{k}" for k, (key, n) in enumerate(uses.items()) if n >= 3}
 
     def _forward_source(self) -> str:
         t = self.t
@@ -175,6 +200,9 @@ class Program:
             if s not in seen:
                 seen.add(s)
                 lines.append(f"    v{s} = {p}[()]" if self.scalar[s] else f"    v{s} = {p}")
+        for (s, shape), name in self.expanded.items():
+            expand = f"np.ascontiguousarray(np.broadcast_to({self.name(s)}, {shape!r}))"
+            lines.append(f"    {name} = {expand}")
         last_use = {}
         for n, (_, ins, _, _) in enumerate(t.ops):
             for i in ins:
@@ -206,13 +234,19 @@ class Program:
         lhs = ", ".join(self.name(o) for o in outs)
         o = outs[0]
         expr = None
+        if n in self.in_place:  # written into its dead input: the same values
+            into = xs[self.in_place[n]]
+            if cls is _activation.ReLU:
+                return [f"{lhs} = _maximum({into}, 0, out={into})"]
+            ufunc = {_math.Tanh: "np.tanh", _arithmetic.Add: "np.add", _arithmetic.Sub: "np.subtract"}[cls]
+            operands = [self.expanded.get((i, shapes[o][0]), x) for i, x in zip(ins, xs)]
+            return [f"{lhs} = {ufunc}({', '.join(operands)}, out={into})"]
         if cls in _BINARY and len(ins) == 2:
-            expr = f"{xs[0]} {_BINARY[cls]} {xs[1]}"
+            a, b = (self.expanded.get((i, shapes[o][0]), x) for i, x in zip(ins, xs))
+            expr = f"{a} {_BINARY[cls]} {b}"
         elif cls is _arithmetic.Neg:
             expr = f"-{xs[0]}"
         elif cls is _activation.ReLU:
-            if n in self.in_place:
-                return [f"{lhs} = _maximum({xs[0]}, 0, out={xs[0]})"]
             if self.scalar[o] and shapes[o][1].kind == "f":  # np.maximum(x, 0) on one float
                 zero = self.bind(shapes[o][1].type(0), "z", o)
                 expr = f"{zero} if {xs[0]} <= 0 else {xs[0]}"  # NaN stays NaN, -0.0 gives 0.0
@@ -486,7 +520,14 @@ class Program:
             expr = "_x"
             body_pad = pad
         else:
-            if static[0] != shape or static[1] != dtype:
+            if static[0] != shape:  # as sum_to_array would: one leading axis added (a bias) or others
+                lead = len(static[0]) - len(shape)
+                if lead == 1 and static[0][1:] == shape:
+                    expr = f"_sum_leading({expr})"
+                else:
+                    expr = f"_sum_to({expr}, {shape!r})"
+                fresh = True
+            if static[1] != dtype:
                 self.ns[f"_dt{i}"] = dtype
                 expr, fresh = f"_fit({expr}, {shape!r}, _dt{i})", True
             body_pad = ""
@@ -500,8 +541,17 @@ class Program:
             self.state[i] = "maybe" if uncertain else "sure"
             owned = fresh
         elif state == "sure":  # a new sum, unless this line may not run
-            lines.append(f"{body_pad}g{i} = g{i} + ({expr})")
+            if owned:  # the same values, summed into the array only this name holds
+                lines.append(f"{body_pad}g{i} += {expr}")
+            else:
+                lines.append(f"{body_pad}g{i} = g{i} + ({expr})")
             owned = owned if uncertain else True
+        elif owned:
+            lines.append(f"{body_pad}if g{i} is None:")
+            lines.append(f"{body_pad}    g{i} = {expr}")
+            lines.append(f"{body_pad}else:")
+            lines.append(f"{body_pad}    g{i} += {expr}")
+            owned = fresh
         else:
             lines.append(f"{body_pad}g{i} = ({expr}) if g{i} is None else g{i} + ({expr})")
             owned = fresh and (owned or not uncertain)

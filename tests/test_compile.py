@@ -555,3 +555,76 @@ def test_batch_norm_reads_the_buffers_the_layer_holds_now():
     model.load_state_dict(state)
     eager = F.sum(model(x) ** 2).item()
     assert cfn(x).item() == pytest.approx(eager, rel=1e-12) and cfn.traces == 2
+
+
+ARRAY_UNARY = [
+    F.relu,
+    F.tanh,
+    lambda v: v @ _ARRAY_W,
+    lambda v: F.linear(v, _ARRAY_W, _ARRAY_B),
+    lambda v: -v,
+]
+ARRAY_BINARY = [
+    lambda a, b: a + b,
+    lambda a, b: a - b,
+    lambda a, b: a * b,
+    lambda a, b: F.relu(a) + F.tanh(b),
+]
+_rng = np.random.default_rng(9)
+_ARRAY_W, _ARRAY_B = cg.Variable(_rng.normal(size=(4, 4)) * 0.5), cg.Variable(_rng.normal(size=4))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=14),
+    st.integers(0, 2**31),
+)
+def test_random_array_programs_with_fused_paths_match_eager(program, seed):
+    """matmul, linear, relu and tanh over (3, 4) arrays with fan-out and reuse: the paths that
+    write in place (relu/tanh/+/− into a dead input, relu/tanh backward into a dead gradient,
+    gradients summed into an array only they hold) against the eager engine, over repeated calls
+    whose earlier results must stay as they were."""
+    rng = np.random.default_rng(seed)
+
+    def fn(a, b):
+        values = [a, b]
+        for binary, i, j in program:
+            x, y = values[i % len(values)], values[j % len(values)]
+            values.append(ARRAY_BINARY[i % 4](x, y) if binary else ARRAY_UNARY[j % len(ARRAY_UNARY)](x))
+        return F.sum(values[-1] * values[-2]), values[-1]
+
+    cfn = cg.compile(fn)
+    held = []
+    params = [_ARRAY_W, _ARRAY_B]
+    for _ in range(3):
+        args = [cg.Variable(rng.normal(size=(3, 4))), cg.Variable(rng.normal(size=(3, 4)))]
+        want = []
+        for f in (fn, cfn):
+            for v in [*args, *params]:
+                v.cleargrad()
+            loss, last = f(*args)
+            loss.backward()
+            grads = [None if v.grad is None else v.grad.data for v in [*args, *params]]
+            want.append((loss, last, grads))
+            held.append(
+                (
+                    loss,
+                    loss.data.copy(),
+                    last,
+                    last.data.copy(),
+                    grads,
+                    [g if g is None else g.copy() for g in grads],
+                )
+            )
+        (l0, o0, g0), (l1, o1, g1) = want
+        close(l1.data, l0.data)
+        close(o1.data, o0.data)
+        for a, b in zip(g0, g1):
+            assert (a is None) == (b is None)
+            if a is not None:
+                close(b, a)
+    for loss, loss0, last, last0, grads, grads0 in held:
+        assert np.array_equal(loss.data, loss0) and np.array_equal(last.data, last0)
+        for g, g0 in zip(grads, grads0):
+            assert g is None or np.array_equal(g, g0)
+    assert cfn.traces == 1

@@ -202,22 +202,25 @@ class _Result(Variable):
             or type(node) is not _Replay
             or core._hooks
             or core._anomaly.get() is not None
-            or not _alone(node)
         ):
             return Variable.backward(self, retain_grad, create_graph)
-        stamp = self._stamp
-        for x in node.inputs:
+        stamp, inputs = self._stamp, node.inputs
+        for x in inputs:
+            if x.creator is not None:  # eager code computed it: the engine walks on from here
+                return Variable.backward(self, retain_grad, create_graph)
             if x._stamp > stamp:  # set after this output was computed from it
                 raise core._changed_error(node, x)
-        seeds = []
-        for ref in node.outputs:
-            y = ref()
-            d = y.data if y is not None else None
-            if y is self:
-                seeds.append(np.ones(d.shape, d.dtype) if d.ndim else d.dtype.type(1))
-            else:  # as the engine gives an output no gradient reached
-                shape, dtype = node._output_specs[len(seeds)]
-                seeds.append(_rule_form(np.zeros(shape, dtype)))
+        if node.trace.mixed and len({id(x) for x in inputs}) != len(inputs):  # a Variable twice
+            return Variable.backward(self, retain_grad, create_graph)
+        d = self.data
+        seed = np.ones(d.shape, d.dtype) if d.ndim else d.dtype.type(1)
+        if len(node.outputs) == 1:
+            seeds = [seed]
+        else:  # zeros for the other outputs, as the engine gives an output no gradient reached
+            seeds = [
+                seed if ref() is self else _rule_form(np.zeros(*spec))
+                for ref, spec in zip(node.outputs, node._output_specs)
+            ]
         if node.trace.program.records:  # a Function's backward runs on Variables: record nothing
             token = core._grad_mode.set(False)
             try:
@@ -227,22 +230,13 @@ class _Result(Variable):
         else:
             gxs = node.gradients(seeds)
         handout = core._Handout(())
-        for x, g in zip(node.inputs, gxs):
+        for x, g in zip(inputs, gxs):
             if g is None or not x.requires_grad:
                 continue
             if x.grad is None:
                 x.grad = handout(g)
             else:
                 x.grad = Variable(x.grad.data + g, requires_grad=False)
-
-
-def _alone(node: _Replay) -> bool:
-    """Whether every input of the node is a leaf, each once."""
-    inputs = node.inputs
-    for x in inputs:
-        if x.creator is not None:
-            return False
-    return len(inputs) < 2 or not node.trace.mixed or len({id(x) for x in inputs}) == len(inputs)
 
 
 def _finish(t: Trace, modules: list[Any]) -> None:
@@ -332,7 +326,7 @@ def _replay(t: Trace, args: tuple[Any, ...]) -> Any:
         node.trace, node.inputs = t, tuple(inputs)
         generation = max([x.generation for x in inputs]) + 1
         for y, rg in zip(outs, t.out_grad):
-            out = _Result(_as_output(y))
+            out = _Result(y if type(y) is np.ndarray else _as_output(y))
             if rg:
                 out.creator, out.generation = node, generation
             else:

@@ -29,6 +29,7 @@ does (``core._fit``); that is decided once, from the shapes and dtypes of the tr
 from __future__ import annotations
 
 import heapq
+import math
 import weakref
 from typing import Any
 
@@ -181,7 +182,7 @@ class Program:
         uses: dict[tuple[int, tuple[int, ...]], int] = {}
         for _, ins, outs, g in self.t.ops:
             out_shape, out_dtype = self.shapes[outs[0]]
-            if type(g) not in _BINARY or len(ins) != 2 or not 0 < np.prod(out_shape) <= _EXPAND_SIZE:
+            if type(g) not in _BINARY or len(ins) != 2 or not 0 < math.prod(out_shape) <= _EXPAND_SIZE:
                 continue
             for i in ins:
                 shape, dtype = self.shapes[i]

@@ -253,7 +253,9 @@ def _finish(t: Trace, modules: list[Any]) -> None:
     t.grad_args = tuple(k for s, k in first.items() if t.vars[s].requires_grad)
     t.leaf_specs = tuple((s, v, v.data.shape, v.data.dtype, v.requires_grad) for s, v in t.leaves)
     t.leaf_vars = tuple(v for _, v in t.leaves)
-    t.grad_leaves = [v for _, v in t.leaves if v.requires_grad]
+    t.grad_leaves = tuple(v for _, v in t.leaves if v.requires_grad)
+    t.all_variables = all(spec[0] is Variable for spec in t.arg_specs)
+    t.grad_args_all = t.grad_args == tuple(range(len(t.arg_slots))) and not t.grad_leaves
     t.mixed = bool(t.grad_args) and bool(t.grad_leaves)  # could one Variable be both?
     t.out_grad = tuple(t.vars[o].requires_grad for o in t.out_slots)
     t.out_specs = tuple((t.vars[o].data.shape, t.vars[o].data.dtype) for o in t.out_slots)
@@ -307,10 +309,13 @@ def _own(t: Trace, node: _Replay) -> None:
 
 def _replay(t: Trace, args: tuple[Any, ...]) -> Any:
     """Run the forward function on ``args``; the result, made by one _Replay node."""
-    values = [
-        a.data if isinstance(a, Variable) else a if type(a) is np.ndarray else _as_variable(a).data
-        for a in args
-    ]
+    if t.all_variables:  # the guard checked every argument's class
+        values = [a.data for a in args]
+    else:
+        values = [
+            a.data if isinstance(a, Variable) else a if type(a) is np.ndarray else _as_variable(a).data
+            for a in args
+        ]
     for v in t.leaf_vars:
         values.append(v.data)
     node = _Replay()
@@ -320,22 +325,25 @@ def _replay(t: Trace, args: tuple[Any, ...]) -> Any:
         if t.binds:
             bind(t.binds, dict(zip(t.arg_slots, values)))
     outs, node.values = t.program.forward(*values)
-    inputs = [args[k] for k in t.grad_args] + t.grad_leaves if t.grad_args else t.grad_leaves
+    if t.grad_args_all:  # every argument needs a gradient, no leaf does: the usual small graph
+        inputs = args
+    else:
+        inputs = tuple([args[k] for k in t.grad_args]) + t.grad_leaves
+    if not inputs:  # nothing needs a gradient (or grad mode is off): plain Variables
+        results = [Variable(y if type(y) is np.ndarray else _as_output(y), requires_grad=False) for y in outs]
+        return tuple(results) if t.several else results[0]
+    node.trace, node.inputs = t, inputs
+    generation = max([x.generation for x in inputs]) + 1
     results = []
-    if inputs:
-        node.trace, node.inputs = t, tuple(inputs)
-        generation = max([x.generation for x in inputs]) + 1
-        for y, rg in zip(outs, t.out_grad):
-            out = _Result(y if type(y) is np.ndarray else _as_output(y))
-            if rg:
-                out.creator, out.generation = node, generation
-            else:
-                out.requires_grad = False
-            results.append(out)
-        node.outputs = tuple([weakref.ref(out) for out in results])
-        node._output_specs = t.out_specs
-    else:  # nothing needs a gradient (or grad mode is off): plain Variables
-        results = [Variable(_as_output(y), requires_grad=False) for y in outs]
+    for y, rg in zip(outs, t.out_grad):
+        out = _Result(y if type(y) is np.ndarray else _as_output(y))
+        if rg:
+            out.creator, out.generation = node, generation
+        else:
+            out.requires_grad = False
+        results.append(out)
+    node.outputs = tuple([weakref.ref(out) for out in results])
+    node._output_specs = t.out_specs
     return tuple(results) if t.several else results[0]
 
 

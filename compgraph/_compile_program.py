@@ -163,7 +163,7 @@ class Program:
                 p = producer.get(i)
                 if (
                     p is not None
-                    and isinstance(t.ops[p][3], _FRESH_OUTPUT)
+                    and type(t.ops[p][3]) in _FRESH_OUTPUT  # not a subclass: its vjp may differ
                     and len(t.ops[p][2]) == 1
                     and self.consumers[i] == [n]
                     and i not in t.out_slots
@@ -490,7 +490,7 @@ class Program:
     def _generic_rule(self, n: int, f: Function, g: Function, ins: tuple, outs: tuple, need: list) -> tuple:
         """The op's own ``vjp`` (or a Function's ``backward``), then each needed gradient
         picked from its result, checked for None and fitted at run time."""
-        fresh = isinstance(g, _FRESH_GRADIENTS)
+        fresh = type(g) in _FRESH_GRADIENTS
         if isinstance(g, Op):
             rule = self.bind(g.vjp, "b", n)
             args = [f"g{outs[0]}", self.read(outs[0])] + [self.read(i) for i in ins]

@@ -210,8 +210,8 @@ class _Result(Variable):
                 return Variable.backward(self, retain_grad, create_graph)
             if x._stamp > stamp:  # set after this output was computed from it
                 raise core._changed_error(node, x)
-        if node.trace.mixed and len({id(x) for x in inputs}) != len(inputs):  # a Variable twice
-            return Variable.backward(self, retain_grad, create_graph)
+        if node.trace.may_repeat and len({id(x) for x in inputs}) != len(inputs):  # one Variable twice
+            return Variable.backward(self, retain_grad, create_graph)  # (the engine sums its gradients first)
         d = self.data
         seed = np.ones(d.shape, d.dtype) if d.ndim else d.dtype.type(1)
         if len(node.outputs) == 1:
@@ -256,7 +256,9 @@ def _finish(t: Trace, modules: list[Any]) -> None:
     t.grad_leaves = tuple(v for _, v in t.leaves if v.requires_grad)
     t.all_variables = all(spec[0] is Variable for spec in t.arg_specs)
     t.grad_args_all = t.grad_args == tuple(range(len(t.arg_slots))) and not t.grad_leaves
-    t.mixed = bool(t.grad_args) and bool(t.grad_leaves)  # could one Variable be both?
+    # could one Variable be two inputs of the node (an argument and a leaf, or two arguments
+    # traced apart: the guard lets them through)?
+    t.may_repeat = len(t.grad_args) > 1 or (bool(t.grad_args) and bool(t.grad_leaves))
     t.out_grad = tuple(t.vars[o].requires_grad for o in t.out_slots)
     t.out_specs = tuple((t.vars[o].data.shape, t.vars[o].data.dtype) for o in t.out_slots)
     t.stateful = []

@@ -652,3 +652,21 @@ def test_a_compiled_step_peaks_no_higher_than_eager():
         peaks.append(tracemalloc.get_traced_memory()[1] - base)
         tracemalloc.stop()
     assert peaks[1] <= peaks[0], peaks  # measured: 112,500 eager, 86,612 compiled (bytes)
+
+
+def test_one_variable_given_for_two_arguments_traced_apart():
+    """The guard lets (a, a) replay a trace of (a, b): each slot reads a, and a's gradient is
+    the sum of both, added to what a.grad held as the engine adds it."""
+    fn = lambda x, y: F.sum(x * F.tanh(y))  # noqa: E731
+    cfn = cg.compile(fn)
+    a, b = cg.Variable(np.array([0.5, -1.0])), cg.Variable(np.array([2.0, 0.3]))
+    cfn(a, b)
+    for _ in range(2):
+        a.cleargrad()
+        a.grad = cg.Variable(np.array([0.1, 0.2]), requires_grad=False)
+        fn(a, a).backward()
+        want = a.grad.data.copy()
+        a.grad = cg.Variable(np.array([0.1, 0.2]), requires_grad=False)
+        cfn(a, a).backward()
+        assert np.array_equal(a.grad.data, want)
+    assert cfn.traces == 1

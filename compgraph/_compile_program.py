@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from compgraph import core
+from compgraph._compile_trace import Dropout, Trace
 from compgraph.core import Function, Op, Variable
 from compgraph.functions import activation as _activation
 from compgraph.functions import arithmetic as _arithmetic
@@ -101,14 +102,12 @@ def _as_output(y: Any) -> np.ndarray:
 
 
 class Program:
-    """The generated forward and backward functions of one trace, and what a replay needs
-    besides them: the ops that keep state between their forward and backward (``stateful``),
-    and whether the backward calls a Function's ``backward`` on Variables (``records``: it
-    must then run with grad mode off, as the engine runs rules)."""
+    """The generated ``forward`` and ``backward`` functions of one trace (``source`` is their
+    text), and whether the backward calls a Function's ``backward`` on Variables (``records``:
+    it must then run with grad mode off, as the engine runs rules)."""
 
-    def __init__(self, t: Any, dropout: type):
+    def __init__(self, t: Trace):
         self.t = t
-        self.dropout = dropout  # compiled._Dropout: draws a fresh mask per call
         self.shapes = [(v.data.shape, v.data.dtype) for v in t.vars]
         self.scalar = scalar_slots(t.ops, self.shapes)
         self.grad = [v.requires_grad for v in t.vars]
@@ -304,7 +303,7 @@ class Program:
         """A forward op that needs more than ``forward(*xs)``: a fresh dropout mask, batch_norm's
         current running statistics, several outputs, or a Function whose backward reads
         ``self.inputs`` (given private Variables)."""
-        draw = self.dropout(g) if isinstance(g, _stochastic.Dropout) else None
+        draw = Dropout(g) if isinstance(g, _stochastic.Dropout) else None
         statistics = self.t.statistics.get(id(g))  # batch_norm: read (and updated) in place
         proxies = None if isinstance(g, Op) else self.proxies_of(g, f, outs)
         several = len(outs) > 1 or not isinstance(g, Op)
@@ -597,7 +596,7 @@ def _times_twice(gy: np.ndarray, y: np.ndarray) -> np.ndarray:
     return m
 
 
-def _proxies(g: Function, f: Function, t: Any, outs: tuple[int, ...]) -> tuple[list, list]:
+def _proxies(g: Function, f: Function, t: Trace, outs: tuple[int, ...]) -> tuple[list, list]:
     """Private Variables for a Function that is not an Op: its ``backward`` reads
     ``self.inputs[i].data`` (and maybe its outputs), which a replay sets to its own arrays
     before calling it, so the traced Variables (and the caller's) are never touched."""

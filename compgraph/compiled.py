@@ -36,7 +36,7 @@ import numpy as np
 from compgraph import core
 from compgraph._compile_plan import Plan
 from compgraph._compile_program import Program, _as_output
-from compgraph._compile_trace import Dropout, Trace, bind, binds, record, state_names
+from compgraph._compile_trace import Trace, bind, binds, record, state_names
 from compgraph.core import Function, Variable
 from compgraph.functions import normalization as _normalization
 
@@ -243,7 +243,7 @@ def _finish(t: Trace, modules: list[Any]) -> None:
     """The program, and what a replay reads: which arguments and leaves the node takes
     gradients for, the guard's specs, and the ops whose state a replay swaps per call."""
     t.statistics = _statistics_sources(t, modules)
-    t.program = Program(t, Dropout)
+    t.program = Program(t)
     t.arg_specs = tuple(_arg_spec(a) for a in t.given_args)
     t.aliases = _aliases(t.given_args)
     t.repeats = len(set(t.arg_slots)) != len(t.arg_slots)

@@ -670,3 +670,22 @@ def test_one_variable_given_for_two_arguments_traced_apart():
         cfn(a, a).backward()
         assert np.array_equal(a.grad.data, want)
     assert cfn.traces == 1
+
+
+def test_backward_from_either_output_of_a_function_with_two():
+    W = cg.Variable(np.array([[0.5, -1.0], [2.0, 0.25]]))
+
+    def fn(x):
+        h = F.tanh(x @ W)
+        return F.sum(h * h), F.sum(F.relu(h))
+
+    cfn = cg.compile(fn)
+    x = np.array([[0.3, -0.7], [1.1, 0.2]])
+    cfn(x)
+    for k in (0, 1, 0):
+        W.cleargrad()
+        fn(x)[k].backward()
+        want = W.grad.data.copy()
+        W.cleargrad()
+        cfn(x)[k].backward()
+        close(W.grad.data, want)

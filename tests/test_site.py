@@ -153,6 +153,10 @@ def test_the_tutorial_math_is_mathml_and_its_drawings_are_inline(site):
     broken = [link for link in re.findall(r'href="#([^"]+)"', html) if link not in ids]
     assert not broken, f"links to headings the page does not have: {broken}"
     assert "MulLayer and AddLayer, by hand" in html  # the contents keep a heading's code words
+    # the notebook's links to other pages (training.md) lead to those pages on the site
+    assert not re.findall(r'href="[^"]*\.md[#"]', content)
+    for page in ("training", "sequence", "engine", "gradients"):
+        assert f'href="../{page}/"' in content and (site / page / "index.html").is_file()
     drawings = tutorial_drawings(content)
     assert any("715" in svg and "650" in svg for svg in drawings)  # viz.draw's apple/orange graph
     assert 'class="cg-stepper"' in content and "Next" in content

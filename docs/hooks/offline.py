@@ -1,4 +1,4 @@
-"""An mkdocs hook: the site loads nothing from the network.
+"""An mkdocs hook: the site loads nothing from the network, and the notebook links its pages.
 
 nbconvert's HTML template, which mkdocs-jupyter renders the tutorial with, puts two loaders in
 every notebook page: a <script> that loads MathJax 2 from cdnjs to typeset the ``$...$`` math
@@ -15,8 +15,11 @@ or a font, and that the tutorial's math is MathML.
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 from typing import Any
+
+from mkdocs.exceptions import PluginError
 
 log = logging.getLogger("mkdocs.hooks.offline")
 
@@ -117,9 +120,28 @@ def fix_notebook_headings(html: str, toc: Any) -> str:
     return html
 
 
+_MD_LINK = re.compile(r'href="([^":#]+\.md)(#[^"]*)?"')
+
+
+def link_pages(html: str, page: Any, files: Any) -> str:
+    """A notebook's links to other pages (``[Training](training.md)``, which work on GitHub and
+    in Jupyter) as links to those pages on the site: mkdocs rewrites them in Markdown pages but
+    mkdocs-jupyter leaves them as they are. A link to no page of the site fails the build."""
+
+    def url(match: re.Match) -> str:
+        target, anchor = match.group(1), match.group(2) or ""
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri), target))
+        found = files.get_file_from_path(path)
+        if found is None:
+            raise PluginError(f"{page.file.src_uri} links to {target}, which is no page of the site")
+        return f'href="{found.url_relative_to(page.file)}{anchor}"'
+
+    return _MD_LINK.sub(url, html)
+
+
 def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
     if page.file.src_uri.endswith(".ipynb"):
-        return fix_notebook_headings(html, page.toc)
+        return fix_notebook_headings(link_pages(html, page, files), page.toc)
     return html
 
 

@@ -193,91 +193,142 @@ class Program:
         t = self.t
         params = [f"a{k}" for k in range(len(t.arg_slots))] + [f"l{j}" for j in range(len(t.leaves))]
         lines = [f"def forward({', '.join(params)}):"]
-        seen: set[int] = set()
-        sources = [(s, f"a{k}") for k, s in enumerate(t.arg_slots)]
-        sources += [(s, f"l{j}") for j, (s, _) in enumerate(t.leaves)]
-        for s, p in sources:
-            if s not in seen:
-                seen.add(s)
-                lines.append(f"    v{s} = {p}[()]" if self.scalar[s] else f"    v{s} = {p}")
-        for (s, shape), name in self.expanded.items():
-            expand = f"np.ascontiguousarray(np.broadcast_to({self.name(s)}, {shape!r}))"
-            lines.append(f"    {name} = {expand}")
-        last_use = {}
-        for n, (_, ins, _, _) in enumerate(t.ops):
-            for i in ins:
-                last_use[i] = n
-        keep = set(self.saved) | set(t.out_slots)
+        lines.extend("    " + line for line in self._forward_preamble())
+        dead_after = self._dead_after()
         for n, op in enumerate(t.ops):
             lines.extend("    " + line for line in self._forward_lines(n, *op))
-            dead = [
-                i
-                for i in dict.fromkeys(op[1])
-                if last_use[i] == n and i not in keep and t.kind[i] != "const" and not self.scalar[i]
-            ]
-            if dead:
-                lines.append(f"    del {', '.join(self.name(i) for i in dead)}")
+            if dead_after[n]:
+                lines.append(f"    del {', '.join(self.name(i) for i in dead_after[n])}")
         outs = ", ".join(self.name(o) for o in t.out_slots)
         saved = ", ".join(self.name(s) for s in self.saved)
         lines.append(f"    return ({outs},), ({saved}{',' if self.saved else ''})")
         return "\n".join(lines)
 
+    def _forward_preamble(self) -> list[str]:
+        """Each argument and leaf bound to its slot's name once (0-d scalar slots as NumPy
+        scalars), then the operands expanded once per call (see ``_expanded_operands``)."""
+        t = self.t
+        lines, seen = [], set()
+        sources = [(s, f"a{k}") for k, s in enumerate(t.arg_slots)]
+        sources += [(s, f"l{j}") for j, (s, _) in enumerate(t.leaves)]
+        for s, p in sources:
+            if s not in seen:
+                seen.add(s)
+                lines.append(f"v{s} = {p}[()]" if self.scalar[s] else f"v{s} = {p}")
+        for (s, shape), name in self.expanded.items():
+            lines.append(f"{name} = np.ascontiguousarray(np.broadcast_to({self.name(s)}, {shape!r}))")
+        return lines
+
+    def _dead_after(self) -> list[list[int]]:
+        """Per op, the arrays it reads for the last time that neither the backward program nor
+        the caller reads (constants and scalars stay): deleted after it, freeing their memory."""
+        t = self.t
+        last_use = {}
+        for n, (_, ins, _, _) in enumerate(t.ops):
+            for i in ins:
+                last_use[i] = n
+        keep = set(self.saved) | set(t.out_slots)
+        return [
+            [
+                i
+                for i in dict.fromkeys(ins)
+                if last_use[i] == n and i not in keep and t.kind[i] != "const" and not self.scalar[i]
+            ]
+            for n, (_, ins, _, _) in enumerate(t.ops)
+        ]
+
     def _forward_lines(self, n: int, f: Function, ins: tuple, outs: tuple, g: Function) -> list[str]:
-        shapes, cls = self.shapes, type(g)
+        """Op ``n``'s forward: into its dead input, written out inline (``_INLINE_FORWARD``),
+        or a call of its own forward."""
+        xs = self._operands(g, ins)
+        lhs = ", ".join(self.name(o) for o in outs)
+        if n in self.in_place:
+            return self._in_place_line(n, g, ins, outs[0], xs, lhs)
+        write = _INLINE_FORWARD.get(type(g))
+        lines = write(self, g, ins, outs[0], xs, lhs) if write is not None else None
+        if lines is not None:
+            return lines
+        return self._forward_call(n, f, g, ins, outs, xs, lhs)
+
+    def _operands(self, g: Function, ins: tuple) -> list[str]:
+        """The inputs' names as the op's forward reads them: an Op computing on 0-d values
+        gets NumPy scalars (scalar slots already are; others are read with ``[()]``)."""
+        shapes = self.shapes
         scalar_mode = bool(g.scalar_forward and len(ins) in (1, 2) and all(not shapes[i][0] for i in ins))
-        xs = [
+        return [
             (self.name(i) if self.scalar[i] else f"{self.name(i)}[()]")
             if scalar_mode and not shapes[i][0]
             else self.name(i)
             for i in ins
         ]
-        lhs = ", ".join(self.name(o) for o in outs)
-        o = outs[0]
-        expr = None
-        if n in self.in_place:  # written into its dead input: the same values
-            into = xs[self.in_place[n]]
-            if cls is _activation.ReLU:
-                return [f"{lhs} = _maximum({into}, 0, out={into})"]
-            ufunc = {_math.Tanh: "np.tanh", _arithmetic.Add: "np.add", _arithmetic.Sub: "np.subtract"}[cls]
-            operands = [self.expanded.get((i, shapes[o][0]), x) for i, x in zip(ins, xs)]
-            return [f"{lhs} = {ufunc}({', '.join(operands)}, out={into})"]
-        if cls in _BINARY and len(ins) == 2:
-            a, b = (self.expanded.get((i, shapes[o][0]), x) for i, x in zip(ins, xs))
-            expr = f"{a} {_BINARY[cls]} {b}"
-        elif cls is _arithmetic.Neg:
-            expr = f"-{xs[0]}"
-        elif cls is _activation.ReLU:
-            if self.scalar[o] and shapes[o][1].kind == "f":  # np.maximum(x, 0) on one float
-                zero = self.bind(shapes[o][1].type(0), "z", o)
-                expr = f"{zero} if {xs[0]} <= 0 else {xs[0]}"  # NaN stays NaN, -0.0 gives 0.0
-        elif cls is _math.Tanh:
-            expr = f"np.tanh({xs[0]})"
-        elif cls is _matrix.MatMul and all(len(shapes[i][0]) == 2 for i in ins):
-            expr = f"_dot({xs[0]}, {xs[1]})"
-        elif cls is _matrix.Linear and self._plain_linear(ins):
-            lines = [f"{lhs} = _dot({xs[0]}, {xs[1]})"]
-            if len(ins) == 3:
-                lines.append(f"{lhs} += {xs[2]}")  # as Linear.forward: b's dtype is y's
-            return lines
-        if expr is not None:
-            if not shapes[o][0] and not self.scalar[o]:
-                expr = f"_as_output({expr})"
-            return [f"{lhs} = {expr}"]
-        # the op's own forward, or a step around it
-        statistics = self.t.statistics.get(id(g))
+
+    def _assign(self, lhs: str, o: int, expr: str) -> list[str]:
+        """``lhs = expr``, a 0-d result that is not a scalar slot stored as a 0-d array."""
+        if not self.shapes[o][0] and not self.scalar[o]:
+            expr = f"_as_output({expr})"
+        return [f"{lhs} = {expr}"]
+
+    def _broadcast_operands(self, ins: tuple, o: int, xs: list[str]) -> list[str]:
+        """``xs``, each operand expanded once per call (``_expanded_operands``) by its name."""
+        return [self.expanded.get((i, self.shapes[o][0]), x) for i, x in zip(ins, xs)]
+
+    def _in_place_line(self, n: int, g: Function, ins: tuple, o: int, xs: list[str], lhs: str) -> list[str]:
+        # written into its dead input (see _in_place_ops): the same values
+        into = xs[self.in_place[n]]
+        if type(g) is _activation.ReLU:
+            return [f"{lhs} = _maximum({into}, 0, out={into})"]
+        ufunc = {_math.Tanh: "np.tanh", _arithmetic.Add: "np.add", _arithmetic.Sub: "np.subtract"}[type(g)]
+        return [f"{lhs} = {ufunc}({', '.join(self._broadcast_operands(ins, o, xs))}, out={into})"]
+
+    def _fwd_binary(self, g: Function, ins: tuple, o: int, xs: list[str], lhs: str) -> list[str] | None:
+        # y = x0 ∘ x1 for ∘ in + − · /
+        if len(ins) != 2:
+            return None
+        a, b = self._broadcast_operands(ins, o, xs)
+        return self._assign(lhs, o, f"{a} {_BINARY[type(g)]} {b}")
+
+    def _fwd_neg(self, g: Function, ins: tuple, o: int, xs: list[str], lhs: str) -> list[str] | None:
+        # y = −x
+        return self._assign(lhs, o, f"-{xs[0]}")
+
+    def _fwd_relu(self, g: Function, ins: tuple, o: int, xs: list[str], lhs: str) -> list[str] | None:
+        # y = max(x, 0), written out for one float (np.maximum(x, 0) otherwise, by the op)
+        dtype = self.shapes[o][1]
+        if not (self.scalar[o] and dtype.kind == "f"):
+            return None
+        zero = self.bind(dtype.type(0), "z", o)
+        return self._assign(lhs, o, f"{zero} if {xs[0]} <= 0 else {xs[0]}")  # NaN stays NaN, -0.0 gives 0.0
+
+    def _fwd_tanh(self, g: Function, ins: tuple, o: int, xs: list[str], lhs: str) -> list[str] | None:
+        # y = tanh x
+        return self._assign(lhs, o, f"np.tanh({xs[0]})")
+
+    def _fwd_matmul(self, g: Function, ins: tuple, o: int, xs: list[str], lhs: str) -> list[str] | None:
+        # y = x0·x1, both 2-D (the op's forward otherwise)
+        if not all(len(self.shapes[i][0]) == 2 for i in ins):
+            return None
+        return self._assign(lhs, o, f"_dot({xs[0]}, {xs[1]})")
+
+    def _fwd_linear(self, g: Function, ins: tuple, o: int, xs: list[str], lhs: str) -> list[str] | None:
+        # y = x·W [+ b], as Linear.forward: b's dtype is y's
+        if not self._plain_linear(ins):
+            return None
+        lines = [f"{lhs} = _dot({xs[0]}, {xs[1]})"]
+        if len(ins) == 3:
+            lines.append(f"{lhs} += {xs[2]}")
+        return lines
+
+    def _forward_call(
+        self, n: int, f: Function, g: Function, ins: tuple, outs: tuple, xs: list[str], lhs: str
+    ) -> list[str]:
+        """The op's own forward, or a step around it (``_forward_step``)."""
         if (
             isinstance(g, Op)
             and not isinstance(g, _stochastic.Dropout)
             and len(outs) == 1
-            and statistics is None
+            and self.t.statistics.get(id(g)) is None
         ):
-            fwd = self.bind(g.forward, "f", n)
-            call = f"{fwd}({', '.join(xs)})"
-            return [
-                f"{lhs} = _as_output({call})"
-                if not shapes[o][0] and not self.scalar[o]
-                else f"{lhs} = {call}"
-            ]
+            return self._assign(lhs, outs[0], f"{self.bind(g.forward, 'f', n)}({', '.join(xs)})")
         step = self.bind(self._forward_step(g, f, ins, outs), "f", n)
         return [f"{lhs}{',' if len(outs) == 1 and not isinstance(g, Op) else ''} = {step}({', '.join(xs)})"]
 
@@ -413,77 +464,114 @@ class Program:
 
     def _inline_rule(self, n: int, g: Function, ins: tuple, outs: tuple, need: list) -> list | None:
         """``(input slot, expression, is a new array, (shape, dtype) or None, may be None)``
-        per needed input gradient, written out for the ops whose rule is a line of NumPy."""
-        cls, o, shapes = type(g), outs[0], self.shapes
-        if len(outs) != 1:
+        per needed input gradient, written out for the ops whose rule is a line of NumPy
+        (``_INLINE_BACKWARD``); None for the others, which run their own rule."""
+        write = _INLINE_BACKWARD.get(type(g))
+        if len(outs) != 1 or write is None:
             return None
-        gy = f"g{o}"
-        out_spec = shapes[o]
-        arrays = bool(shapes[o][0])
+        return write(self, ins, outs[0], dict(need))
 
-        def spec(*slots_or_specs: Any) -> tuple:
-            parts = [shapes[x] if isinstance(x, int) else x for x in slots_or_specs]
-            return (
-                np.broadcast_shapes(*[p[0] for p in parts]),
-                np.result_type(*[p[1] for p in parts]),
-            )
+    def _spec(self, *slots_or_specs: Any) -> tuple:
+        """The (shape, dtype) of an elementwise result of these slots' (or specs') values."""
+        parts = [self.shapes[x] if isinstance(x, int) else x for x in slots_or_specs]
+        return (
+            np.broadcast_shapes(*[p[0] for p in parts]),
+            np.result_type(*[p[1] for p in parts]),
+        )
 
-        want = dict(need)
-        res = []
-        if cls is _arithmetic.Add and len(ins) == 2:
-            res.extend((i, gy, False, out_spec, False) for _, i in need)
-        elif cls is _arithmetic.Sub and len(ins) == 2:
-            if 0 in want:
-                res.append((want[0], gy, False, out_spec, False))
-            if 1 in want:
-                res.append((want[1], f"-{gy}", True, out_spec, False))
-        elif cls is _arithmetic.Mul and len(ins) == 2:
-            if 0 in want:
-                res.append((want[0], f"{gy} * {self.read(ins[1])}", True, spec(o, ins[1]), False))
-            if 1 in want:
-                res.append((want[1], f"{gy} * {self.read(ins[0])}", True, spec(o, ins[0]), False))
-        elif cls is _arithmetic.Div and len(ins) == 2:
-            if 0 in want:
-                res.append((want[0], f"{gy} / {self.read(ins[1])}", True, spec(o, ins[1]), False))
-            if 1 in want:
-                y, x1 = self.read(o), self.read(ins[1])
-                res.append((want[1], f"-{gy} * {y} / {x1}", True, spec(o, o, ins[1]), False))
-        elif cls is _arithmetic.Neg:
-            if need:
-                res.append((need[0][1], f"-{gy}", True, out_spec, False))
-        elif cls is _activation.ReLU:
-            if need:
-                y = self.read(o)  # y > 0 exactly where x > 0 (NaN: neither)
-                if arrays and o in self.owned:
-                    expr = f"_multiply({gy}, {y} > 0, out={gy})"
-                else:
-                    expr = f"{gy} * ({y} > 0)"
-                res.append((need[0][1], expr, True, spec(o, (shapes[o][0], np.dtype(bool))), False))
-        elif cls is _math.Tanh:
-            if need:
-                y = self.read(o)
-                if arrays and o in self.owned and shapes[o][1].kind == "f":
-                    # gy − gy·y·y, the product's array reused for the difference
-                    expr = f"_subtract({gy}, _mul_y({gy}, {y}), out={gy})"
-                    self.ns["_mul_y"] = _times_twice
-                else:
-                    expr = f"{gy} - {gy} * {y} * {y}"
-                res.append((need[0][1], expr, True, spec(o, o), False))
-        elif (cls is _matrix.MatMul and all(len(shapes[i][0]) == 2 for i in ins)) or (
-            cls is _matrix.Linear and self._plain_linear(ins)
-        ):
-            # gy·x1ᵀ has x0's shape, x0ᵀ·gy x1's; each in the dtype of its two factors
-            x0, x1 = ins[0], ins[1]
-            if 0 in want:
-                at = (shapes[x0][0], np.result_type(out_spec[1], shapes[x1][1]))
-                res.append((x0, f"_dot({gy}, {self.read(x1)}.T)", True, at, False))
-            if 1 in want:
-                at = (shapes[x1][0], np.result_type(out_spec[1], shapes[x0][1]))
-                res.append((x1, f"_dot({self.read(x0)}.T, {gy})", True, at, False))
-            if len(ins) == 3 and 2 in want:
-                res.append((want[2], gy, False, out_spec, False))
+    def _bwd_add(self, ins: tuple, o: int, want: dict) -> list | None:
+        # gx0 = gy, gx1 = gy
+        if len(ins) != 2:
+            return None
+        return [(i, f"g{o}", False, self.shapes[o], False) for i in want.values()]
+
+    def _bwd_sub(self, ins: tuple, o: int, want: dict) -> list | None:
+        # gx0 = gy, gx1 = −gy
+        if len(ins) != 2:
+            return None
+        gy, res = f"g{o}", []
+        if 0 in want:
+            res.append((want[0], gy, False, self.shapes[o], False))
+        if 1 in want:
+            res.append((want[1], f"-{gy}", True, self.shapes[o], False))
+        return res
+
+    def _bwd_mul(self, ins: tuple, o: int, want: dict) -> list | None:
+        # gx0 = gy·x1, gx1 = gy·x0
+        if len(ins) != 2:
+            return None
+        gy, res = f"g{o}", []
+        if 0 in want:
+            res.append((want[0], f"{gy} * {self.read(ins[1])}", True, self._spec(o, ins[1]), False))
+        if 1 in want:
+            res.append((want[1], f"{gy} * {self.read(ins[0])}", True, self._spec(o, ins[0]), False))
+        return res
+
+    def _bwd_div(self, ins: tuple, o: int, want: dict) -> list | None:
+        # gx0 = gy / x1, gx1 = −gy·y / x1 (y = x0 / x1)
+        if len(ins) != 2:
+            return None
+        gy, res = f"g{o}", []
+        if 0 in want:
+            res.append((want[0], f"{gy} / {self.read(ins[1])}", True, self._spec(o, ins[1]), False))
+        if 1 in want:
+            y, x1 = self.read(o), self.read(ins[1])
+            res.append((want[1], f"-{gy} * {y} / {x1}", True, self._spec(o, o, ins[1]), False))
+        return res
+
+    def _bwd_neg(self, ins: tuple, o: int, want: dict) -> list | None:
+        # gx = −gy
+        return [(want[0], f"-g{o}", True, self.shapes[o], False)] if 0 in want else []
+
+    def _bwd_relu(self, ins: tuple, o: int, want: dict) -> list | None:
+        # gx = gy·[y > 0]: y > 0 exactly where x > 0 (NaN: neither)
+        if 0 not in want:
+            return []
+        gy, y = f"g{o}", self.read(o)
+        if self.shapes[o][0] and o in self.owned:
+            expr = f"_multiply({gy}, {y} > 0, out={gy})"
         else:
+            expr = f"{gy} * ({y} > 0)"
+        return [(want[0], expr, True, self._spec(o, (self.shapes[o][0], np.dtype(bool))), False)]
+
+    def _bwd_tanh(self, ins: tuple, o: int, want: dict) -> list | None:
+        # gx = gy·(1 − y²), as Tanh's rule evaluates it: gy − gy·y·y
+        if 0 not in want:
+            return []
+        gy, y = f"g{o}", self.read(o)
+        shape, dtype = self.shapes[o]
+        if shape and o in self.owned and dtype.kind == "f":
+            # the product's array reused for the difference
+            expr = f"_subtract({gy}, _mul_y({gy}, {y}), out={gy})"
+            self.ns["_mul_y"] = _times_twice
+        else:
+            expr = f"{gy} - {gy} * {y} * {y}"
+        return [(want[0], expr, True, self._spec(o, o), False)]
+
+    def _bwd_matmul(self, ins: tuple, o: int, want: dict) -> list | None:
+        # gx0 = gy·x1ᵀ, gx1 = x0ᵀ·gy, both 2-D (the op's vjp otherwise)
+        if not all(len(self.shapes[i][0]) == 2 for i in ins):
             return None
+        return self._bwd_dot(ins, o, want)
+
+    def _bwd_linear(self, ins: tuple, o: int, want: dict) -> list | None:
+        # gx = gy·Wᵀ, gW = xᵀ·gy, gb = gy (summed back to b's shape)
+        if not self._plain_linear(ins):
+            return None
+        return self._bwd_dot(ins, o, want)
+
+    def _bwd_dot(self, ins: tuple, o: int, want: dict) -> list:
+        # gy·x1ᵀ has x0's shape, x0ᵀ·gy x1's; each in the dtype of its two factors
+        gy, (x0, x1), res = f"g{o}", ins[:2], []
+        out_dtype = self.shapes[o][1]
+        if 0 in want:
+            at = (self.shapes[x0][0], np.result_type(out_dtype, self.shapes[x1][1]))
+            res.append((x0, f"_dot({gy}, {self.read(x1)}.T)", True, at, False))
+        if 1 in want:
+            at = (self.shapes[x1][0], np.result_type(out_dtype, self.shapes[x0][1]))
+            res.append((x1, f"_dot({self.read(x0)}.T, {gy})", True, at, False))
+        if len(ins) == 3 and 2 in want:
+            res.append((want[2], gy, False, self.shapes[o], False))
         return res
 
     def _generic_rule(self, n: int, f: Function, g: Function, ins: tuple, outs: tuple, need: list) -> tuple:
@@ -587,6 +675,34 @@ class Program:
             return tuple(core._pass_gradient(gx, False) for gx in _tuple(g.backward(*full)))
 
         return step
+
+
+#: the ops whose forward is written out inline, by exact class (a subclass's forward may
+#: differ): each writes its lines, or None to run the op's own forward
+_INLINE_FORWARD = {
+    _arithmetic.Add: Program._fwd_binary,
+    _arithmetic.Sub: Program._fwd_binary,
+    _arithmetic.Mul: Program._fwd_binary,
+    _arithmetic.Div: Program._fwd_binary,
+    _arithmetic.Neg: Program._fwd_neg,
+    _activation.ReLU: Program._fwd_relu,
+    _math.Tanh: Program._fwd_tanh,
+    _matrix.MatMul: Program._fwd_matmul,
+    _matrix.Linear: Program._fwd_linear,
+}
+#: the ops whose rule is written out inline, by exact class: each gives its contributions
+#: (see Program._inline_rule), or None to run the op's own vjp
+_INLINE_BACKWARD = {
+    _arithmetic.Add: Program._bwd_add,
+    _arithmetic.Sub: Program._bwd_sub,
+    _arithmetic.Mul: Program._bwd_mul,
+    _arithmetic.Div: Program._bwd_div,
+    _arithmetic.Neg: Program._bwd_neg,
+    _activation.ReLU: Program._bwd_relu,
+    _math.Tanh: Program._bwd_tanh,
+    _matrix.MatMul: Program._bwd_matmul,
+    _matrix.Linear: Program._bwd_linear,
+}
 
 
 def _times_twice(gy: np.ndarray, y: np.ndarray) -> np.ndarray:

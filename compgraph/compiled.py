@@ -196,47 +196,63 @@ class _Result(Variable):
 
     def backward(self, retain_grad: bool = False, create_graph: bool = False) -> None:
         node = self.creator
-        if (
-            retain_grad
-            or create_graph
-            or type(node) is not _Replay
-            or core._hooks
-            or core._anomaly.get() is not None
-        ):
+        if retain_grad or create_graph or not _stands_alone(node, self._stamp):
             return Variable.backward(self, retain_grad, create_graph)
-        stamp, inputs = self._stamp, node.inputs
-        for x in inputs:
-            if x.creator is not None:  # eager code computed it: the engine walks on from here
-                return Variable.backward(self, retain_grad, create_graph)
-            if x._stamp > stamp:  # set after this output was computed from it
-                raise core._changed_error(node, x)
-        if node.trace.may_repeat and len({id(x) for x in inputs}) != len(inputs):  # one Variable twice
-            return Variable.backward(self, retain_grad, create_graph)  # (the engine sums its gradients first)
-        d = self.data
-        seed = np.ones(d.shape, d.dtype) if d.ndim else d.dtype.type(1)
-        if len(node.outputs) == 1:
-            seeds = [seed]
-        else:  # zeros for the other outputs, as the engine gives an output no gradient reached
-            seeds = [
-                seed if ref() is self else _rule_form(np.zeros(*spec))
-                for ref, spec in zip(node.outputs, node._output_specs)
-            ]
-        if node.trace.program.records:  # a Function's backward runs on Variables: record nothing
-            token = core._grad_mode.set(False)
-            try:
-                gxs = node.gradients(seeds)
-            finally:
-                core._grad_mode.reset(token)
+        _hand_out(node.inputs, _run_reverse(node, _seeds(node, self)))
+
+
+def _stands_alone(node: Any, stamp: int) -> bool:
+    """Whether the engine's walk from an output made at ``stamp`` would find ``node`` alone:
+    a _Replay on leaves, each given once, with no hooks or anomaly mode to honour. Raises the
+    engine's error if an input was changed in place after the output was computed from it."""
+    if type(node) is not _Replay or core._hooks or core._anomaly.get() is not None:
+        return False
+    inputs = node.inputs
+    for x in inputs:
+        if x.creator is not None:  # eager code computed it: the engine walks on from here
+            return False
+        if x._stamp > stamp:  # set after this output was computed from it
+            raise core._changed_error(node, x)
+    # one Variable twice: the engine sums its gradients first
+    return not (node.trace.may_repeat and len({id(x) for x in inputs}) != len(inputs))
+
+
+def _seeds(node: _Replay, y: Variable) -> list[Any]:
+    """Ones for ``y``; zeros for the node's other outputs, as the engine gives an output no
+    gradient reached."""
+    d = y.data
+    seed = np.ones(d.shape, d.dtype) if d.ndim else d.dtype.type(1)
+    if len(node.outputs) == 1:
+        return [seed]
+    return [
+        seed if ref() is y else _rule_form(np.zeros(*spec))
+        for ref, spec in zip(node.outputs, node._output_specs)
+    ]
+
+
+def _run_reverse(node: _Replay, seeds: list[Any]) -> tuple[Any, ...]:
+    """The node's reverse program; with grad mode off where a Function's backward runs on
+    Variables in it, so that it records nothing."""
+    if not node.trace.program.records:
+        return node.gradients(seeds)
+    token = core._grad_mode.set(False)
+    try:
+        return node.gradients(seeds)
+    finally:
+        core._grad_mode.reset(token)
+
+
+def _hand_out(inputs: tuple[Variable, ...], gxs: tuple[Any, ...]) -> None:
+    """Each input that needs one its gradient, as the engine's ``_Handout`` gives it (summed
+    into a gradient already there)."""
+    handout = core._Handout(())
+    for x, g in zip(inputs, gxs):
+        if g is None or not x.requires_grad:
+            continue
+        if x.grad is None:
+            x.grad = handout(g)
         else:
-            gxs = node.gradients(seeds)
-        handout = core._Handout(())
-        for x, g in zip(inputs, gxs):
-            if g is None or not x.requires_grad:
-                continue
-            if x.grad is None:
-                x.grad = handout(g)
-            else:
-                x.grad = Variable(x.grad.data + g, requires_grad=False)
+            x.grad = Variable(x.grad.data + g, requires_grad=False)
 
 
 def _finish(t: Trace, modules: list[Any]) -> None:
@@ -311,15 +327,7 @@ def _own(t: Trace, node: _Replay) -> None:
 
 def _replay(t: Trace, args: tuple[Any, ...]) -> Any:
     """Run the forward function on ``args``; the result, made by one _Replay node."""
-    if t.all_variables:  # the guard checked every argument's class
-        values = [a.data for a in args]
-    else:
-        values = [
-            a.data if isinstance(a, Variable) else a if type(a) is np.ndarray else _as_variable(a).data
-            for a in args
-        ]
-    for v in t.leaf_vars:
-        values.append(v.data)
+    values = _arg_values(t, args)
     node = _Replay()
     node.state = None
     if t.stateful:
@@ -333,7 +341,28 @@ def _replay(t: Trace, args: tuple[Any, ...]) -> Any:
         inputs = tuple([args[k] for k in t.grad_args]) + t.grad_leaves
     if not inputs:  # nothing needs a gradient (or grad mode is off): plain Variables
         results = [Variable(y if type(y) is np.ndarray else _as_output(y), requires_grad=False) for y in outs]
-        return tuple(results) if t.several else results[0]
+    else:
+        results = _results(t, node, inputs, outs)
+    return tuple(results) if t.several else results[0]
+
+
+def _arg_values(t: Trace, args: tuple[Any, ...]) -> list[Any]:
+    """The forward function's arguments: each argument's array, then each leaf's ``.data``."""
+    if t.all_variables:  # the guard checked every argument's class
+        values = [a.data for a in args]
+    else:
+        values = [
+            a.data if isinstance(a, Variable) else a if type(a) is np.ndarray else _as_variable(a).data
+            for a in args
+        ]
+    for v in t.leaf_vars:
+        values.append(v.data)
+    return values
+
+
+def _results(t: Trace, node: _Replay, inputs: tuple[Variable, ...], outs: tuple[Any, ...]) -> list[_Result]:
+    """The outputs as Variables made by ``node`` over ``inputs`` (those that need no gradient
+    made by none)."""
     node.trace, node.inputs = t, inputs
     generation = max([x.generation for x in inputs]) + 1
     results = []
@@ -346,7 +375,7 @@ def _replay(t: Trace, args: tuple[Any, ...]) -> Any:
         results.append(out)
     node.outputs = tuple([weakref.ref(out) for out in results])
     node._output_specs = t.out_specs
-    return tuple(results) if t.several else results[0]
+    return results
 
 
 # --- the compiled function ----------------------------------------------------------------------------

@@ -129,6 +129,9 @@ class Program:
         back = self._backward_source()
         fwd = self._forward_source()
         self.source = fwd + "\n\n" + back
+        # The text is the generator's own: slot names (v3, g5, c2), names it bound in ns, ints
+        # and shapes. No string from the user, a model or a file enters it (names of values
+        # and Parameters stay in the plan printout), so running it runs nothing but the trace.
         code = compile(self.source, f"<compiled {t.name}>", "exec")
         exec(code, self.ns)
         self.forward = self.ns["forward"]

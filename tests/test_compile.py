@@ -689,3 +689,23 @@ def test_backward_from_either_output_of_a_function_with_two():
         W.cleargrad()
         cfn(x)[k].backward()
         close(W.grad.data, want)
+
+
+def test_the_generated_program_holds_no_text_from_names_or_values():
+    # names of values, Parameters and the function reach the plan, never the code that is run
+    evil = "x\n__import__('os').system('echo pwned')  # "
+    model = nn.MLP((3, 4, 2), dtype=np.float64, rng=0)
+    for _, p in model.named_parameters():
+        p.name = evil
+    x = cg.Variable(np.ones((5, 3)), name=evil)
+
+    def loss(x):
+        return F.sum(model(x) * 2.0)
+
+    loss.__name__ = loss.__qualname__ = evil
+    cfn = cg.compile(loss, modules=[model])
+    expected = loss(x).item()
+    assert cfn(x).item() == expected and cfn(x).item() == expected  # traced, then replayed
+    source = cfn._latest.program.source
+    assert "pwned" not in source and "__import__" not in source
+    assert "pwned" in str(cfn.plan)  # where the names do go

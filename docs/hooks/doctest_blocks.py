@@ -7,6 +7,9 @@ doctest reads it) in a ``pycon`` fence, and drops the ``# doctest:`` directives.
 
 A module-level constant is documented the way Sphinx reads it: ``#:`` comment lines right
 above its assignment (``#: The data sets compgraph train knows.``), which become its docstring.
+
+A class's private bases (``LSTM(_Recurrent)``) are left out of its "Bases:" line: the reference
+documents public names only, and a link to an undocumented base leads nowhere.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ class DoctestBlocks(griffe.Extension):
             text = comment_docstring(code, attr.lineno)
             if text is not None:
                 attr.docstring = griffe.Docstring(text, lineno=attr.lineno - 1, parent=attr)
+
+    def on_class_instance(self, *, cls: griffe.Class, **kwargs: Any) -> None:
+        cls.bases = [base for base in cls.bases if not str(base).split(".")[-1].startswith("_")]
 
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:

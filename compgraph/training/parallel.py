@@ -34,7 +34,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-#: The exit status of a run stopped by Ctrl-C (128 + SIGINT), as one process gives it.
+#: The exit status of a run stopped by Ctrl-C (128 + SIGINT), as one process gives it
+#: (compgraph.cli's EXIT_INTERRUPTED; the CLI does not import this module until it trains).
 EXIT_INTERRUPTED = 130
 #: How long a process other than the root waits after Ctrl-C before it ends the job, so that
 #: the root, if it is not stuck in a collective call, prints what was kept first.
@@ -133,15 +134,18 @@ class Workers:
         if self.dist is None:
             return np.asarray(stats, dtype=np.float64)
         *summed, ctrl_c = self.dist.allreduce_gradients(params, weight, [*stats, self.ctrl_c])
-        if ctrl_c:
-            self.ctrl_c = False
-            raise KeyboardInterrupt
+        self._stop_if(ctrl_c)
         return np.asarray(summed)
 
     def stop_if_interrupted(self) -> None:
         """KeyboardInterrupt on every process when any of them saw Ctrl-C in
         interruptible_steps: the check between steps (an evaluation, a save)."""
-        if self.dist is not None and self.sum([self.ctrl_c])[0]:
+        if self.dist is not None:
+            self._stop_if(self.sum([self.ctrl_c])[0])
+
+    def _stop_if(self, ctrl_c_anywhere: float) -> None:
+        """KeyboardInterrupt, here as on every process, when the summed flags say Ctrl-C."""
+        if ctrl_c_anywhere:
             self.ctrl_c = False
             raise KeyboardInterrupt
 
